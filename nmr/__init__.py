@@ -1,0 +1,1 @@
+"""nmr: a private npm registry for organisations on GitHub."""

@@ -32,12 +32,7 @@ _TAG_RE = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,127}")
 def validate_name(name: str, *, legacy: bool = False) -> str:
     """Return ``name`` if npm would accept it (``legacy``: as an existing public name), else 400."""
     regex = _LEGACY_RE if legacy else _HOSTED_RE
-    if (
-        not isinstance(name, str)
-        or len(name) > MAX_NAME_LENGTH
-        or name in _RESERVED
-        or not regex.fullmatch(name)
-    ):
+    if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH or name in _RESERVED or not regex.fullmatch(name):
         shown = name if isinstance(name, str) and len(name) <= 100 else "(too long or not text)"
         raise BadRequest(
             f"invalid package name {shown!r}: use lowercase letters, digits, '-', '.' or '_' "

@@ -44,7 +44,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(StorageNotFound)
     def handle_missing_blob(exc: StorageNotFound) -> Response:
         log.error("metadata lists a tarball that storage does not have: %s", exc)
-        return error_response(503, "the tarball is missing from storage; tell the registry operator", {"Retry-After": "60"})
+        return error_response(
+            503,
+            "the tarball is missing from storage; tell the registry operator",
+            {"Retry-After": "60"},
+        )
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> Response:

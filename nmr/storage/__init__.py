@@ -90,5 +90,5 @@ def make_storage(config: Config) -> TarballStorage:
     if kind == "s3":
         from nmr.storage.s3 import S3Storage  # type: ignore[import-not-found,unused-ignore]
 
-        return S3Storage.from_config(config.get("storage.s3"))  # type: ignore[no-any-return]
+        return S3Storage.from_config(config.get("storage.s3"))
     raise ValueError(f"unknown storage.type {kind!r}")

@@ -29,7 +29,11 @@ def _npm_on_path() -> None:
 def start_nmr(tmp_path: Path) -> t.Iterator[t.Callable[..., NmrServer]]:
     servers: list[NmrServer] = []
 
-    def factory(sections: dict[str, t.Any] | None = None, name: str = "nmr", env: dict[str, str] | None = None) -> NmrServer:
+    def factory(
+        sections: dict[str, t.Any] | None = None,
+        name: str = "nmr",
+        env: dict[str, str] | None = None,
+    ) -> NmrServer:
         workdir = tmp_path / f"{name}-{len(servers)}"
         workdir.mkdir()
         server = NmrServer(workdir, sections or {"auth": {"type": "none"}}, env=env)

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import requests
 
-
 REPO_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -163,7 +162,9 @@ class Npm:
         )
         return env
 
-    def run(self, *args: str, cwd: Path | None = None, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, cwd: Path | None = None, check: bool = True, timeout: float = 180
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             ["npm", *args],
             cwd=cwd or self.workdir,
@@ -181,10 +182,23 @@ class Npm:
         shutil.rmtree(self.cache, ignore_errors=True)
 
 
-def make_package(root: Path, name: str, version: str, *, repository: str | None = None, extra: dict[str, t.Any] | None = None, code: str = "module.exports = 42;\n") -> Path:
+def make_package(
+    root: Path,
+    name: str,
+    version: str,
+    *,
+    repository: str | None = None,
+    extra: dict[str, t.Any] | None = None,
+    code: str = "module.exports = 42;\n",
+) -> Path:
     """A directory npm can publish."""
     root.mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, t.Any] = {"name": name, "version": version, "main": "index.js", "license": "MIT"}
+    manifest: dict[str, t.Any] = {
+        "name": name,
+        "version": version,
+        "main": "index.js",
+        "license": "MIT",
+    }
     if repository:
         manifest["repository"] = repository
     manifest.update(extra or {})
@@ -196,5 +210,7 @@ def make_package(root: Path, name: str, version: str, *, repository: str | None 
 
 def make_project(root: Path, dependencies: dict[str, str]) -> Path:
     root.mkdir(parents=True, exist_ok=True)
-    (root / "package.json").write_text(json.dumps({"name": "consumer", "version": "1.0.0", "private": True, "dependencies": dependencies}))
+    (root / "package.json").write_text(
+        json.dumps({"name": "consumer", "version": "1.0.0", "private": True, "dependencies": dependencies})
+    )
     return root

@@ -34,7 +34,13 @@ def test_npm_workflow_end_to_end(start_nmr, make_npm, tmp_path):
     npm.clear_cache()
     project = make_project(tmp_path / "app", {PKG: "^1.0.0"})
     npm.run("install", cwd=project)
-    ran = subprocess.run(["node", "-e", f"console.log(require('{PKG}'))"], cwd=project, capture_output=True, text=True, check=True)
+    ran = subprocess.run(
+        ["node", "-e", f"console.log(require('{PKG}'))"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert ran.stdout.strip() == "1.1.0"
     lock = json.loads((project / "package-lock.json").read_text())
     entry = lock["packages"][f"node_modules/{PKG}"]

@@ -22,7 +22,13 @@ def test_defaults():
 def test_file_then_env_then_overrides(tmp_path):
     f = tmp_path / "c.toml"
     f.write_text('[server]\nport = 4000\nthreads = 2\n[storage]\ntype = "s3"\n[storage.s3]\nbucket = "b"\n')
-    env = {"NMR_SERVER__PORT": "5000", "NMR_AUTH__GITHUB__CACHE_TTL": "60", "NMR_SETTINGS__ALLOW_PREVIOUS_VERSION": "true", "NMR_REGISTRY__SCOPES": '["@acme"]', "NMR_AUTH__GITHUB__API_URL": "https://ghe.example.com/api/v3"}
+    env = {
+        "NMR_SERVER__PORT": "5000",
+        "NMR_AUTH__GITHUB__CACHE_TTL": "60",
+        "NMR_SETTINGS__ALLOW_PREVIOUS_VERSION": "true",
+        "NMR_REGISTRY__SCOPES": '["@acme"]',
+        "NMR_AUTH__GITHUB__API_URL": "https://ghe.example.com/api/v3",
+    }
     c = load_config(f, environ=env, overrides={"server": {"threads": 3}})
     assert c.get("server.port") == 5000
     assert c.get("server.threads") == 3
@@ -59,7 +65,7 @@ def test_bad_configuration_stops_with_a_clear_message(tmp_path, text, message):
 
 
 def test_unknown_env_key_is_refused():
-    with pytest.raises(ConfigError, match="unknown configuration key 'server.colour'"):
+    with pytest.raises(ConfigError, match=re.escape("unknown configuration key 'server.colour'")):
         load_config(environ={"NMR_SERVER__COLOUR": "blue"})
 
 

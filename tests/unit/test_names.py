@@ -15,7 +15,11 @@ from nmr.names import split_package_path, validate_name, validate_tag, version_f
         ("/%40acme%2fwidgets", "@acme/widgets", ()),
         ("/@acme/widgets", "@acme/widgets", ()),
         ("/@acme/widgets/-/widgets-1.0.0.tgz", "@acme/widgets", ("-", "widgets-1.0.0.tgz")),
-        ("/@acme%2fwidgets/-/widgets-1.0.0.tgz/-rev/3-abc", "@acme/widgets", ("-", "widgets-1.0.0.tgz", "-rev", "3-abc")),
+        (
+            "/@acme%2fwidgets/-/widgets-1.0.0.tgz/-rev/3-abc",
+            "@acme/widgets",
+            ("-", "widgets-1.0.0.tgz", "-rev", "3-abc"),
+        ),
         ("/@acme%2fwidgets/1.0.0", "@acme/widgets", ("1.0.0",)),
         ("/lodash", "lodash", ()),
         ("/lodash/-/lodash-4.17.21.tgz", "lodash", ("-", "lodash-4.17.21.tgz")),
@@ -29,7 +33,17 @@ def test_split_package_path(raw, name, rest):
 
 @pytest.mark.parametrize(
     "raw",
-    ["/@acme", "/@acme%2fa%2fb", "/@acme/a/%2e%2e%2fx", "/..", "/@acme/..", "/.x", "/a%2fb", "/@acme/a b", "/" + "a" * 215],
+    [
+        "/@acme",
+        "/@acme%2fa%2fb",
+        "/@acme/a/%2e%2e%2fx",
+        "/..",
+        "/@acme/..",
+        "/.x",
+        "/a%2fb",
+        "/@acme/a b",
+        "/" + "a" * 215,
+    ],
 )
 def test_split_package_path_refuses(raw):
     with pytest.raises(BadRequest):
@@ -41,7 +55,22 @@ def test_hosted_names_accepted(name):
     assert validate_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["@Acme/w", "Widgets", "_x", ".x", "@acme/", "@/x", "a/b", "node_modules", "a~b", "x" * 215, ""])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "@Acme/w",
+        "Widgets",
+        "_x",
+        ".x",
+        "@acme/",
+        "@/x",
+        "a/b",
+        "node_modules",
+        "a~b",
+        "x" * 215,
+        "",
+    ],
+)
 def test_hosted_names_refused(name):
     with pytest.raises(BadRequest):
         validate_name(name)
@@ -65,7 +94,19 @@ def test_version_from_filename():
 
 
 def test_semver_order_and_validity():
-    order = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.0.1", "1.10.0", "2.0.0"]
+    order = [
+        "1.0.0-alpha",
+        "1.0.0-alpha.1",
+        "1.0.0-alpha.beta",
+        "1.0.0-beta",
+        "1.0.0-beta.2",
+        "1.0.0-beta.11",
+        "1.0.0-rc.1",
+        "1.0.0",
+        "1.0.1",
+        "1.10.0",
+        "2.0.0",
+    ]
     assert semver.sort_versions(list(reversed(order))) == order
     assert semver.highest(["1.0.0", "2.0.0-rc.1"]) == "1.0.0"
     assert semver.highest(["2.0.0-rc.1"]) == "2.0.0-rc.1"

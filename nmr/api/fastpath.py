@@ -37,7 +37,7 @@ def _status_line(status: int) -> str:
 @functools.lru_cache(maxsize=64)
 def _request_base(scheme: str, host: str, server_name: str, server_port: str, script: str) -> str:
     environ = {"wsgi.url_scheme": scheme, "HTTP_HOST": host, "SERVER_NAME": server_name, "SERVER_PORT": server_port}
-    return f"{scheme}://{get_host(environ)}{script}".rstrip("/")  # type: ignore[arg-type]
+    return f"{scheme}://{get_host(environ)}{script}".rstrip("/")
 
 
 class FastPath:

@@ -74,7 +74,7 @@ class S3Storage(TarballStorage):
         redirect: bool = False,
         redirect_expires: int = 300,
         connect_timeout: float = 3.0,
-        read_timeout: float = 20.0,
+        read_timeout: float = 10.0,
         max_attempts: int = 3,
     ) -> None:
         if not bucket:
@@ -98,7 +98,8 @@ class S3Storage(TarballStorage):
         client_config = botocore.config.Config(
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
-            retries={"mode": "standard", "max_attempts": max_attempts},
+            # total_max_attempts counts the first try too (botocore's max_attempts does not).
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
             # Request threads plus the multipart workers of concurrent uploads share the pool.
             max_pool_connections=32,
             signature_version="s3v4",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
 import time
+import tracemalloc
 import typing as t
 import urllib.error
 import urllib.parse
@@ -79,9 +81,11 @@ class TestLayout:
         self, make_s3_storage: MakeS3, s3_bucket: tuple[str, S3Client]
     ) -> None:
         bucket, client = s3_bucket
-        keys = [tarball_key("@acme/many", f"1.0.{i}", f"{i:040x}") for i in range(1005)]
-        for key in keys:
-            client.put_object(Bucket=bucket, Key=f"p/{key}", Body=b"x")
+        keys = [tarball_key("@acme/many", f"1.0.{i}", f"{i:040x}") for i in range(1001)]
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            list(
+                pool.map(lambda k: client.put_object(Bucket=bucket, Key=f"p/{k}", Body=b"x"), keys)
+            )
         assert make_s3_storage(prefix="p").list_keys() == sorted(keys)
 
     def test_large_upload_is_multipart_and_leaves_no_upload_behind_on_failure(
@@ -100,6 +104,42 @@ class TestLayout:
         # A multipart object's ETag is "<md5 of part md5s>-<part count>".
         etag = client.head_object(Bucket=bucket, Key=KEY)["ETag"].strip('"')
         assert etag.endswith("-3")
+
+
+@pytest.mark.s3
+@pytest.mark.slow
+class TestMemory:
+    """Streaming, measured: neither direction holds a whole large tarball in memory."""
+
+    def test_upload_memory_is_bounded_by_the_chunks(self, make_s3_storage: MakeS3) -> None:
+        storage = make_s3_storage()
+        size = 64 * MB
+        source = GeneratedStream(size)
+        tracemalloc.start()
+        try:
+            storage.put(KEY, source, size)  # type: ignore[arg-type]
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert storage.size(KEY) == size
+        # Measured about 34 MB whatever the size (40, 72 or 120 MB): a bounded number of
+        # 8 MB chunks read ahead and in flight, never the whole object.
+        assert peak < 44 * MB, f"upload peaked at {peak / MB:.1f} MB for a {size // MB} MB object"
+
+    def test_download_is_streamed(self, make_s3_storage: MakeS3) -> None:
+        storage = make_s3_storage()
+        size = 40 * MB
+        source = GeneratedStream(size)
+        storage.put(KEY, source, size)  # type: ignore[arg-type]
+        tracemalloc.start()
+        try:
+            with storage.open(KEY) as fh:
+                digest, length = sha256_of_stream(fh)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert (digest, length) == (source.sha256, size)
+        assert peak < 8 * MB, f"download peaked at {peak / MB:.1f} MB for a {size // MB} MB object"
 
 
 @pytest.mark.s3

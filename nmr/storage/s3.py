@@ -52,9 +52,7 @@ _TRANSFER.max_in_memory_upload_chunks = 2
 _MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 _MISSING_KEY_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _MISSING_BUCKET_CODES = frozenset({"NoSuchBucket"})
-_DENIED_CODES = frozenset(
-    {"AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
-)
+_DENIED_CODES = frozenset({"AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
 
 
 class S3Storage(TarballStorage):
@@ -81,9 +79,7 @@ class S3Storage(TarballStorage):
         max_attempts: int = 3,
     ) -> None:
         if not bucket:
-            raise ConfigError(
-                "storage.s3.bucket is empty: set it in [storage.s3] or NMR_STORAGE__S3__BUCKET"
-            )
+            raise ConfigError("storage.s3.bucket is empty: set it in [storage.s3] or NMR_STORAGE__S3__BUCKET")
         if bool(access_key_id) != bool(secret_access_key):
             raise ConfigError(
                 "storage.s3.access_key_id and storage.s3.secret_access_key must be set together "
@@ -91,8 +87,7 @@ class S3Storage(TarballStorage):
             )
         if not 1 <= redirect_expires <= _MAX_PRESIGN_SECONDS:
             raise ConfigError(
-                f"storage.s3.redirect_expires is {redirect_expires}; "
-                f"use 1 to {_MAX_PRESIGN_SECONDS} seconds"
+                f"storage.s3.redirect_expires is {redirect_expires}; use 1 to {_MAX_PRESIGN_SECONDS} seconds"
             )
         self.bucket = bucket
         self._prefix = _normalise_prefix(prefix)
@@ -118,9 +113,7 @@ class S3Storage(TarballStorage):
             aws_secret_access_key=secret_access_key or None,
             region_name=region or None,
         )
-        self._client: S3Client = session.client(
-            "s3", endpoint_url=endpoint_url or None, config=client_config
-        )
+        self._client: S3Client = session.client("s3", endpoint_url=endpoint_url or None, config=client_config)
         self.endpoint = self._client.meta.endpoint_url
 
     @classmethod
@@ -139,10 +132,7 @@ class S3Storage(TarballStorage):
         )
 
     def __repr__(self) -> str:
-        return (
-            f"S3Storage(bucket={self.bucket!r}, prefix={self._prefix!r}, "
-            f"endpoint={self.endpoint!r})"
-        )
+        return f"S3Storage(bucket={self.bucket!r}, prefix={self._prefix!r}, endpoint={self.endpoint!r})"
 
     # -- the TarballStorage contract -------------------------------------------------------
 
@@ -323,16 +313,13 @@ class _ExactSizeReader:
             if not chunk:
                 if self._count + got != self._size:
                     raise ValueError(
-                        f"storage put for {self._key!r}: got {self._count + got} bytes, "
-                        f"expected {self._size}"
+                        f"storage put for {self._key!r}: got {self._count + got} bytes, expected {self._size}"
                     )
                 break
             parts.append(chunk)
             got += len(chunk)
             if self._count + got > self._size:
-                raise ValueError(
-                    f"storage put for {self._key!r}: more than the expected {self._size} bytes"
-                )
+                raise ValueError(f"storage put for {self._key!r}: more than the expected {self._size} bytes")
         self._count += got
         # Usually one read fills the request: hand that chunk on without copying it.
         return parts[0] if len(parts) == 1 else b"".join(parts)
@@ -355,9 +342,7 @@ class _S3ReadStream(io.RawIOBase):
         try:
             data = self._body.read(len(view))
         except (BotoCoreError, OSError) as exc:
-            raise self._storage._unavailable(
-                "download", self._key, f"the stream broke: {exc}"
-            ) from None
+            raise self._storage._unavailable("download", self._key, f"the stream broke: {exc}") from None
         view[: len(data)] = data
         return len(data)
 

@@ -57,9 +57,7 @@ def s3_bucket(moto_server: MotoServer, aws_env: None) -> tuple[str, S3Client]:
 
 
 @pytest.fixture
-def make_s3_storage(
-    moto_server: MotoServer, s3_bucket: tuple[str, S3Client]
-) -> Iterator[Callable[..., S3Storage]]:
+def make_s3_storage(moto_server: MotoServer, s3_bucket: tuple[str, S3Client]) -> Iterator[Callable[..., S3Storage]]:
     """Factory: an ``S3Storage`` on the test bucket; keyword arguments override the defaults."""
     from nmr.storage.s3 import S3Storage
 

@@ -113,9 +113,7 @@ class TestStorageContract:
         [(1000, 0), (1000, 500), (20 * MB, 10 * MB)],  # the last one is a multipart upload on S3
         ids=["at-once", "midway", "large-midway"],
     )
-    def test_failing_source_leaves_nothing(
-        self, storage: TarballStorage, size: int, fail_after: int
-    ) -> None:
+    def test_failing_source_leaves_nothing(self, storage: TarballStorage, size: int, fail_after: int) -> None:
         with pytest.raises(SourceBroke):
             storage.put(SCOPED, FailingStream(size, fail_after), size)  # type: ignore[arg-type]
         assert not storage.exists(SCOPED)

@@ -66,9 +66,7 @@ class TestLayout:
         storage.delete(KEY)
         assert raw_keys(client, bucket) == ["unrelated/file.txt"]
 
-    def test_no_prefix_means_bucket_root(
-        self, make_s3_storage: MakeS3, s3_bucket: tuple[str, S3Client]
-    ) -> None:
+    def test_no_prefix_means_bucket_root(self, make_s3_storage: MakeS3, s3_bucket: tuple[str, S3Client]) -> None:
         bucket, client = s3_bucket
         storage = make_s3_storage()
         put_bytes(storage, KEY, b"tarball")
@@ -77,15 +75,11 @@ class TestLayout:
         assert head["ContentType"] == "application/octet-stream"
 
     @pytest.mark.slow
-    def test_list_keys_pages_past_one_thousand(
-        self, make_s3_storage: MakeS3, s3_bucket: tuple[str, S3Client]
-    ) -> None:
+    def test_list_keys_pages_past_one_thousand(self, make_s3_storage: MakeS3, s3_bucket: tuple[str, S3Client]) -> None:
         bucket, client = s3_bucket
         keys = [tarball_key("@acme/many", f"1.0.{i}", f"{i:040x}") for i in range(1001)]
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            list(
-                pool.map(lambda k: client.put_object(Bucket=bucket, Key=f"p/{k}", Body=b"x"), keys)
-            )
+            list(pool.map(lambda k: client.put_object(Bucket=bucket, Key=f"p/{k}", Body=b"x"), keys))
         assert make_s3_storage(prefix="p").list_keys() == sorted(keys)
 
     def test_large_upload_is_multipart_and_leaves_no_upload_behind_on_failure(
@@ -193,9 +187,7 @@ class TestConfiguration:
         assert storage.redirect_url(KEY) is not None
         storage.close()
 
-    def test_environment_variables_configure_it(
-        self, moto_server: MotoServer, s3_bucket: tuple[str, S3Client]
-    ) -> None:
+    def test_environment_variables_configure_it(self, moto_server: MotoServer, s3_bucket: tuple[str, S3Client]) -> None:
         bucket, client = s3_bucket
         environ = {
             "NMR_STORAGE__TYPE": "s3",
@@ -221,9 +213,7 @@ class TestConfiguration:
         put_bytes(storage, KEY, b"signed with explicit keys")
         assert storage.exists(KEY)
 
-    def test_no_credentials_is_a_clear_error(
-        self, make_s3_storage: MakeS3, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_no_credentials_is_a_clear_error(self, make_s3_storage: MakeS3, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv("AWS_ACCESS_KEY_ID")
         monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
         storage = make_s3_storage()
@@ -236,9 +226,7 @@ class TestConfiguration:
         assert info.value.status == 503
         assert info.value.headers["Retry-After"]
 
-    def test_missing_bucket_is_a_clear_error(
-        self, make_s3_storage: MakeS3, moto_server: MotoServer
-    ) -> None:
+    def test_missing_bucket_is_a_clear_error(self, make_s3_storage: MakeS3, moto_server: MotoServer) -> None:
         name = f"nmr-missing-{uuid.uuid4().hex[:8]}"
         storage = make_s3_storage(bucket=name)
         with pytest.raises(StorageUnavailable) as info:
@@ -419,9 +407,7 @@ class TestOutage:
     def test_frozen_endpoint_mid_download_breaks_the_stream(self, own_moto: MotoServer) -> None:
         bucket = "frozen-stream"
         create_bucket(own_moto.url, bucket)
-        storage = S3Storage(
-            bucket, endpoint_url=own_moto.url, force_path_style=True, read_timeout=1
-        )
+        storage = S3Storage(bucket, endpoint_url=own_moto.url, force_path_style=True, read_timeout=1)
         size = 40 * MB  # far more than the socket buffers hold
         storage.put(KEY, GeneratedStream(size), size)  # type: ignore[arg-type]
         fh = storage.open(KEY)

@@ -138,7 +138,7 @@ class S3Storage(TarballStorage):
 
     def put(self, key: str, fileobj: t.BinaryIO, size: int) -> None:
         # Keys are content-addressed: an existing object already holds these bytes.
-        if self.exists(key):
+        if self._head(key, "upload") is not None:
             return
         source = _ExactSizeReader(fileobj, size, key)
         # A PutObject, or a multipart upload that becomes visible only when completed (and is
@@ -160,16 +160,13 @@ class S3Storage(TarballStorage):
         return io.BufferedReader(raw, buffer_size=256 * 1024)
 
     def size(self, key: str) -> int:
-        with self._mapped("HEAD", key):
-            head = self._client.head_object(Bucket=self.bucket, Key=self._object_key(key))
-        return head["ContentLength"]
+        size = self._head(key, "HEAD")
+        if size is None:
+            raise StorageNotFound(key)
+        return size
 
     def exists(self, key: str) -> bool:
-        try:
-            self.size(key)
-        except StorageNotFound:
-            return False
-        return True
+        return self._head(key, "HEAD") is not None
 
     def delete(self, key: str) -> None:
         # DeleteObject answers 204 for a missing key too, so this is idempotent as it stands.
@@ -212,6 +209,15 @@ class S3Storage(TarballStorage):
         self._client.close()
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _head(self, key: str, action: str) -> int | None:
+        """The object's size, or None when there is none; ``action`` names the step in errors."""
+        try:
+            with self._mapped(action, key):
+                head = self._client.head_object(Bucket=self.bucket, Key=self._object_key(key))
+        except StorageNotFound:
+            return None
+        return head["ContentLength"]
 
     def _object_key(self, key: str) -> str:
         return f"{self._prefix}{key}"

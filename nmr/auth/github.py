@@ -196,7 +196,7 @@ class GitHubAuth(Authenticator):
         stale_grace: float = 3600,
         orgs: t.Sequence[str] = (),
         unpublish: str = "admin",
-        timeout: float = 10,
+        timeout: int = 10,
         scope_owners: t.Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         max_repo_pages: int = MAX_REPO_PAGES,
@@ -228,7 +228,7 @@ class GitHubAuth(Authenticator):
         self._github = Github(
             auth=_MaskedCallerToken(),
             base_url=self.api_url,
-            timeout=timeout,  # type: ignore[arg-type]  # PyGithub says int; requests takes floats
+            timeout=timeout,  # PyGithub insists on whole seconds
             user_agent="nmr",
             per_page=100,
             retry=None,

@@ -173,7 +173,7 @@ class _User:
 class _Page:
     url: str
     etag: str
-    items: list[t.Any]
+    items: list[t.Any]  # compacted (see _get_pages): a page of raw repository JSON is ~0.5 MB
     next_url: str | None
 
 
@@ -248,7 +248,7 @@ class GitHubAuth(Authenticator):
         self._repos: cachetools.TTLCache[tuple[str, str], _Entry] = cachetools.TTLCache(
             _MAX_REPO_ENTRIES, keep, timer=clock
         )
-        # Rate limits are per token: token_id -> (monotonic time it lifts, Retry-After).
+        # Rate limits are per token: token_id -> the clock() time the limit lifts.
         self._limited: cachetools.TTLCache[str, float] = cachetools.TTLCache(
             _MAX_TOKENS, 3600, timer=clock
         )
@@ -510,10 +510,10 @@ class GitHubAuth(Authenticator):
         assert login is not None
         if not self.orgs:
             return self._entry(_User(login), positive=True, etag=etag)
-        pages = self._get_pages("/user/orgs?per_page=100", identity, old.pages if old else [])
-        orgs = {
-            str(o.get("login", "")).lower() for p in pages for o in p.items if isinstance(o, dict)
-        }
+        pages = self._get_pages(
+            "/user/orgs?per_page=100", identity, old.pages if old else [], _org_login
+        )
+        orgs = {login for page in pages for login in page.items}
         if orgs & {o.lower() for o in self.orgs}:
             entry = self._entry(_User(login), positive=True, etag=etag)
         else:
@@ -527,14 +527,10 @@ class GitHubAuth(Authenticator):
 
     def _fetch_list(self, identity: Identity, old: _Entry | None) -> _Entry:
         """All repositories the token is affiliated with, and its level on each."""
-        pages = self._get_pages("/user/repos?per_page=100", identity, old.pages if old else [])
-        levels: dict[str, Level] = {}
-        for page in pages:
-            for repo in page.items:
-                if not isinstance(repo, dict) or not isinstance(repo.get("full_name"), str):
-                    continue
-                if isinstance(repo.get("permissions"), dict):  # else: ask for it directly
-                    levels[repo["full_name"].lower()] = Level.from_permissions(repo["permissions"])
+        pages = self._get_pages(
+            "/user/repos?per_page=100", identity, old.pages if old else [], _repo_level
+        )
+        levels: dict[str, Level] = dict(pair for page in pages for pair in page.items)
         entry = self._entry(levels, positive=True)
         entry.pages = pages
         return entry
@@ -570,8 +566,17 @@ class GitHubAuth(Authenticator):
 
     # -- HTTP ------------------------------------------------------------------------------
 
-    def _get_pages(self, path: str, identity: Identity, old_pages: list[_Page]) -> list[_Page]:
-        """Follow ``Link: rel="next"``, revalidating each page known from ``old_pages``."""
+    def _get_pages(
+        self,
+        path: str,
+        identity: Identity,
+        old_pages: list[_Page],
+        compact: Callable[[t.Any], t.Any],
+    ) -> list[_Page]:
+        """Follow ``Link: rel="next"``, revalidating each page known from ``old_pages``.
+
+        Each page keeps only ``compact(item)`` of its items (None drops one), for memory.
+        """
         known = {p.url: p for p in old_pages}
         pages: list[_Page] = []
         url: str | None = path
@@ -590,7 +595,8 @@ class GitHubAuth(Authenticator):
             if not isinstance(items, list):
                 raise _GitHubDown("GitHub sent an answer nmr cannot read", DEFAULT_RETRY_AFTER)
             next_url = self._next_link(answer.headers.get("link", ""))
-            pages.append(_Page(url, answer.headers.get("etag", ""), items, next_url))
+            kept = [c for c in map(compact, items) if c is not None]
+            pages.append(_Page(url, answer.headers.get("etag", ""), kept, next_url))
             url = next_url
         if url is not None:
             log.info(
@@ -675,6 +681,20 @@ _NOT_ANSWERING = "GitHub is not answering, so nmr cannot check your token; try a
 _RATE_LIMITED = (
     "GitHub's API rate limit for your token is used up; try again after the Retry-After time"
 )
+
+
+def _org_login(item: t.Any) -> str | None:
+    login = item.get("login") if isinstance(item, dict) else None
+    return login.lower() if isinstance(login, str) else None
+
+
+def _repo_level(item: t.Any) -> tuple[str, Level] | None:
+    """(lower-case full name, level) of a ``/user/repos`` item; None without permissions."""
+    if not isinstance(item, dict) or not isinstance(item.get("full_name"), str):
+        return None
+    if not isinstance(item.get("permissions"), dict):
+        return None  # asked for directly when needed
+    return item["full_name"].lower(), Level.from_permissions(item["permissions"])
 
 
 def _message(answer: _Answer) -> str:

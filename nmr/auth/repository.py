@@ -103,6 +103,8 @@ def check_repository(field: t.Any, github_host: str) -> Repository:
     scp = _SCP_RE.fullmatch(spec)
     if scp:  # git@github.com:owner/repo.git
         found = scp.group("host").lower()
+        if found != host and "." not in found:  # file:..., npm:..., workspace:... specs
+            raise RepositoryError("it is not a repository URL or owner/repo")
         if found != host:
             raise RepositoryError("it is not on the configured GitHub", host=found)
         return _owner_repo(scp.group("path").split("#", 1)[0])

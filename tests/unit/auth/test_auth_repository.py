@@ -122,6 +122,13 @@ def test_other_host_is_reported(field: str, host: str) -> None:
     assert info.value.host == host
 
 
+@pytest.mark.parametrize("field", ["file:../widgets", "npm:other@1", "workspace:*", "link:../w"])
+def test_local_specs_are_not_mistaken_for_hosts(field: str) -> None:
+    with pytest.raises(RepositoryError) as info:
+        check_repository(field, "github.com")
+    assert info.value.host is None
+
+
 def test_reason_never_echoes_credentials_in_the_url() -> None:
     with pytest.raises(RepositoryError) as info:
         check_repository("https://user:hunter2@gitlab.com/acme/widgets", "github.com")

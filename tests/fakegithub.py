@@ -23,12 +23,15 @@ It plays the parts of the API that nmr uses, the way GitHub answers them:
 * Rate-limit headers on every answer; ``fail("ratelimit")`` answers 403 with
   ``X-RateLimit-Remaining: 0`` and a reset time, ``fail("secondary")`` 403 with ``Retry-After``.
 
-Nothing here reaches the network: the server binds 127.0.0.1 on a free port.
+Nothing here reaches the network: the server binds 127.0.0.1 on a free port. The
+``fake_github`` fixture below gives a started one per test; ``python -m tests.fakegithub``
+runs one by hand.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import http.server
 import json
@@ -36,6 +39,8 @@ import threading
 import time
 import typing as t
 import urllib.parse
+
+import pytest
 
 LEVELS = ("pull", "triage", "push", "maintain", "admin")
 FAILURES = ("error", "drop", "ratelimit", "secondary")
@@ -63,8 +68,9 @@ def permissions_block(level: str | None) -> dict[str, bool]:
 class FakeGitHub:
     """A threaded fake GitHub API server. Thread-safe; start/stop it or use ``with``."""
 
-    def __init__(self, *, prefix: str = "", default_per_page: int = 30) -> None:
+    def __init__(self, *, prefix: str = "", default_per_page: int = 30, port: int = 0) -> None:
         self.prefix = prefix.rstrip("/")
+        self._port = port
         self.default_per_page = default_per_page
         self._lock = threading.Lock()
         self._users: dict[str, dict[str, t.Any]] = {}  # token -> {"login", "id", "orgs"}
@@ -85,7 +91,7 @@ class FakeGitHub:
         class Handler(_Handler):
             github = fake
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -370,3 +376,51 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(raw)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (e.g. it timed out first)
+
+
+@pytest.fixture
+def fake_github() -> t.Iterator[FakeGitHub]:
+    """A started FakeGitHub, stopped after the test. Import it into a conftest to use it."""
+    with FakeGitHub() as gh:
+        yield gh
+
+
+def build(argv: list[str] | None = None) -> FakeGitHub:
+    """A FakeGitHub (not started) with the world the command-line flags describe."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.fakegithub",
+        description="Serve a fake GitHub API on 127.0.0.1 until Ctrl-C.",
+    )
+    parser.add_argument("--port", type=int, default=0, help="default: a free port")
+    parser.add_argument("--prefix", default="", help='API path prefix, e.g. "/api/v3" (GHE)')
+    parser.add_argument("--user", action="append", default=[], help="LOGIN[:TOKEN[:ORG,ORG]]")
+    parser.add_argument("--repo", action="append", default=[], help="OWNER/NAME[:public]")
+    parser.add_argument("--perm", action="append", default=[], help="OWNER/NAME=LOGIN:LEVEL")
+    args = parser.parse_args(argv)
+    gh = FakeGitHub(prefix=args.prefix, port=args.port)
+    for spec in args.user:
+        login, _, rest = spec.partition(":")
+        token, _, orgs = rest.partition(":")
+        gh.add_user(login, token or None, orgs=[o for o in orgs.split(",") if o])
+    for spec in args.repo:
+        name, _, visibility = spec.partition(":")
+        gh.add_repo(name, private=visibility != "public")
+    for spec in args.perm:
+        name, _, grant = spec.partition("=")
+        login, _, level = grant.partition(":")
+        gh.set_permission(name, login, level)
+    return gh
+
+
+def main() -> None:
+    """``python -m tests.fakegithub --user alice:ghp_alice --repo acme/widgets
+    --perm acme/widgets=alice:push``"""
+    with build() as gh, contextlib.suppress(KeyboardInterrupt):
+        print(f"fake GitHub API at {gh.url}", flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -485,8 +485,10 @@ class GitHubAuth(Authenticator):
         return _Entry(value, positive, expires, expires + self.stale_grace, etag)
 
     def _revalidated(self, old: _Entry) -> _Entry:
-        """``old``, confirmed by a 304: fresh for another positive TTL."""
-        return self._entry(old.value, positive=old.positive, etag=old.etag)
+        """``old``, confirmed by a 304: fresh for another TTL."""
+        new = self._entry(old.value, positive=old.positive, etag=old.etag)
+        new.pages = old.pages
+        return new
 
     # -- fetchers: one GitHub resource each, returning a cache entry -----------------------
 

@@ -8,7 +8,7 @@ import pytest
 import responses
 
 from nmr.auth.github import GitHubAuth
-from tests.fakegithub import FakeClock
+from tests.fakegithub import FakeClock, fake_github  # noqa: F401 - a fixture, re-exported
 
 
 @pytest.fixture

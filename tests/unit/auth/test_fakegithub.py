@@ -12,7 +12,7 @@ import requests
 from nmr.auth import Action, Repository
 from nmr.auth.github import GitHubAuth
 from nmr.errors import Forbidden, NotFound, Unauthorized, Unavailable
-from tests.fakegithub import FakeClock, FakeGitHub
+from tests.fakegithub import FakeClock, FakeGitHub, build
 
 WIDGETS = Repository("acme", "widgets")
 
@@ -238,3 +238,33 @@ def test_counter_is_thread_safe(gh: FakeGitHub) -> None:
     assert gh.calls() == 80
     gh.reset_counts()
     assert gh.counts() == {}
+
+
+def test_command_line_world() -> None:
+    """``python -m tests.fakegithub`` builds its world from flags."""
+    argv = [
+        "--user", "alice:ghp_a:acme,other",
+        "--user", "bob",
+        "--repo", "acme/widgets",
+        "--repo", "acme/docs:public",
+        "--perm", "acme/widgets=alice:admin",
+    ]  # fmt: skip
+    with build(argv) as gh:
+        h = {"Authorization": "token ghp_a"}
+        orgs = requests.get(f"{gh.url}/user/orgs", headers=h, timeout=5).json()
+        assert orgs == [{"login": "acme"}, {"login": "other"}]
+        repo = requests.get(f"{gh.url}/repos/acme/widgets", headers=h, timeout=5).json()
+        assert repo["permissions"]["admin"] is True
+        assert requests.get(f"{gh.url}/repos/acme/docs", timeout=5).json()["private"] is False
+        bob = {"Authorization": "token ghp_bob"}
+        assert (
+            requests.get(f"{gh.url}/repos/acme/widgets", headers=bob, timeout=5).status_code == 404
+        )
+
+
+def test_fixture_is_importable(fake_github: FakeGitHub) -> None:
+    fake_github.add_user("zed")
+    r = requests.get(
+        f"{fake_github.url}/user", headers={"Authorization": "token ghp_zed"}, timeout=5
+    )
+    assert r.json()["login"] == "zed"

@@ -140,9 +140,7 @@ class FakeGitHub:
         with self._lock:
             self._users.pop(token, None)
 
-    def add_repo(
-        self, full_name: str, *, private: bool = True, perms: t.Mapping[str, str] | None = None
-    ) -> None:
+    def add_repo(self, full_name: str, *, private: bool = True, perms: t.Mapping[str, str] | None = None) -> None:
         """Add a repository; ``perms`` maps a login to pull/triage/push/maintain/admin."""
         owner, _, name = full_name.partition("/")
         for level in (perms or {}).values():
@@ -268,9 +266,7 @@ class FakeGitHub:
             return 200, data, {}
         return 404, {"message": "Not Found"}, {}
 
-    def _page(
-        self, path: str, query: dict[str, list[str]], items: list[t.Any]
-    ) -> tuple[int, t.Any, dict[str, str]]:
+    def _page(self, path: str, query: dict[str, list[str]], items: list[t.Any]) -> tuple[int, t.Any, dict[str, str]]:
         try:
             per_page = min(100, max(1, int(query.get("per_page", [self.default_per_page])[0])))
             page = max(1, int(query.get("page", ["1"])[0]))

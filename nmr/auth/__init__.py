@@ -135,5 +135,5 @@ def make_authenticator(config: Config) -> Authenticator:
     if kind == "github":
         from nmr.auth.github import GitHubAuth  # type: ignore[import-not-found,unused-ignore]
 
-        return GitHubAuth.from_config(config)  # type: ignore[no-any-return,unused-ignore]
+        return GitHubAuth.from_config(config)
     raise ValueError(f"unknown auth.type {kind!r}")

@@ -146,9 +146,7 @@ class _Answer:
         try:
             return json.loads(self.body) if self.body else None
         except ValueError:
-            raise _GitHubDown(
-                "GitHub sent an answer nmr cannot read", DEFAULT_RETRY_AFTER
-            ) from None
+            raise _GitHubDown("GitHub sent an answer nmr cannot read", DEFAULT_RETRY_AFTER) from None
 
 
 @dataclasses.dataclass
@@ -239,23 +237,15 @@ class GitHubAuth(Authenticator):
         # cachetools caches are not thread-safe: every access holds self._lock (never across
         # a GitHub call). Entries carry their own expiry; the cache TTL only bounds memory.
         self._lock = threading.Lock()
-        self._users: cachetools.TTLCache[str, _Entry] = cachetools.TTLCache(
-            _MAX_TOKENS, keep, timer=clock
-        )
-        self._lists: cachetools.TTLCache[str, _Entry] = cachetools.TTLCache(
-            _MAX_TOKENS, keep, timer=clock
-        )
+        self._users: cachetools.TTLCache[str, _Entry] = cachetools.TTLCache(_MAX_TOKENS, keep, timer=clock)
+        self._lists: cachetools.TTLCache[str, _Entry] = cachetools.TTLCache(_MAX_TOKENS, keep, timer=clock)
         self._repos: cachetools.TTLCache[tuple[str, str], _Entry] = cachetools.TTLCache(
             _MAX_REPO_ENTRIES, keep, timer=clock
         )
         # Rate limits are per token: token_id -> the clock() time the limit lifts.
-        self._limited: cachetools.TTLCache[str, float] = cachetools.TTLCache(
-            _MAX_TOKENS, 3600, timer=clock
-        )
+        self._limited: cachetools.TTLCache[str, float] = cachetools.TTLCache(_MAX_TOKENS, 3600, timer=clock)
         self._down_until = 0.0
-        self._flights: weakref.WeakValueDictionary[Hashable, threading.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._flights: weakref.WeakValueDictionary[Hashable, threading.Lock] = weakref.WeakValueDictionary()
         self._last_logged: dict[str, float] = {}
 
     @classmethod
@@ -284,9 +274,7 @@ class GitHubAuth(Authenticator):
         if not token:
             return ANONYMOUS
         identity = Identity(login=None, token=token)
-        user: _User = self._cached(
-            self._users, identity.token_id, "user", identity, self._fetch_user
-        )
+        user: _User = self._cached(self._users, identity.token_id, "user", identity, self._fetch_user)
         if user.login is None:
             raise Unauthorized(
                 "GitHub rejected this token (expired, revoked or mistyped): put a valid GitHub "
@@ -296,9 +284,7 @@ class GitHubAuth(Authenticator):
             raise Forbidden(user.refusal)
         return Identity(login=user.login, token=token)
 
-    def authorize(
-        self, identity: Identity, action: Action, package: str, repository: Repository | None
-    ) -> None:
+    def authorize(self, identity: Identity, action: Action, package: str, repository: Repository | None) -> None:
         if identity.anonymous:
             raise Unauthorized()
         if repository is None:
@@ -338,8 +324,7 @@ class GitHubAuth(Authenticator):
                     f'"repository": {example}'
                 ) from None
             raise BadRequest(
-                f'{package}: the "repository" field cannot be used ({exc.reason}); write it as '
-                f'"repository": {example}'
+                f'{package}: the "repository" field cannot be used ({exc.reason}); write it as "repository": {example}'
             ) from None
         if repo.owner.lower() != owner.lower():
             mapped = scope.lower() in self.scope_owners
@@ -354,9 +339,7 @@ class GitHubAuth(Authenticator):
             )
         return repo
 
-    def readable(
-        self, identity: Identity, packages: list[tuple[str, Repository | None]]
-    ) -> set[str]:
+    def readable(self, identity: Identity, packages: list[tuple[str, Repository | None]]) -> set[str]:
         """Names whose repository the caller can pull, from the cached repository list.
 
         Costs at most the list refresh, never a call per package. A repository outside the
@@ -365,9 +348,7 @@ class GitHubAuth(Authenticator):
         """
         if identity.anonymous or not any(repo for _name, repo in packages):
             return set()
-        levels: dict[str, Level] = self._cached(
-            self._lists, identity.token_id, "repos", identity, self._fetch_list
-        )
+        levels: dict[str, Level] = self._cached(self._lists, identity.token_id, "repos", identity, self._fetch_list)
         now = self._clock()
         out = set()
         for name, repo in packages:
@@ -376,10 +357,8 @@ class GitHubAuth(Authenticator):
             key = repo.full_name.lower()
             with self._lock:
                 single = self._repos.get((identity.token_id, key))
-            if single is not None and now < single.expires:
-                level = single.value.level
-            else:
-                level = levels.get(key, Level.NONE)
+            fresh = single is not None and now < single.expires
+            level = single.value.level if fresh and single else levels.get(key, Level.NONE)
             if level >= Level.PULL:
                 out.add(name)
         return out
@@ -389,9 +368,7 @@ class GitHubAuth(Authenticator):
             raise Unauthorized("npm login: give your GitHub login and a personal access token")
         identity = self.identify(password)
         if not username or (identity.login or "").lower() != username.lower():
-            raise Unauthorized(
-                f"npm login: this personal access token does not belong to GitHub user {username!r}"
-            )
+            raise Unauthorized(f"npm login: this personal access token does not belong to GitHub user {username!r}")
         return password
 
     # -- permissions -----------------------------------------------------------------------
@@ -404,18 +381,14 @@ class GitHubAuth(Authenticator):
         if single is not None and self._clock() < single.expires:
             return t.cast(_Perm, single.value)
         try:
-            levels: dict[str, Level] = self._cached(
-                self._lists, tid, "repos", identity, self._fetch_list
-            )
+            levels: dict[str, Level] = self._cached(self._lists, tid, "repos", identity, self._fetch_list)
         except Unavailable:
             levels = {}  # a stale single answer may still do; _cached below decides
         if key[1] in levels:
             return _Perm(levels[key[1]])
         return t.cast(
             _Perm,
-            self._cached(
-                self._repos, key, "repo", identity, lambda i, e: self._fetch_repo(i, e, repo)
-            ),
+            self._cached(self._repos, key, "repo", identity, lambda i, e: self._fetch_repo(i, e, repo)),
         )
 
     # -- the cache discipline --------------------------------------------------------------
@@ -442,9 +415,7 @@ class GitHubAuth(Authenticator):
                 flight = self._flights[(kind, key)] = threading.Lock()
         # Waiting longer than one GitHub call means the refresher is stuck: treat as an outage.
         if not flight.acquire(timeout=self.timeout + 1):
-            return self._stale_or_fail(
-                cache, key, _GitHubDown("GitHub is answering too slowly", OUTAGE_HOLD_OFF)
-            )
+            return self._stale_or_fail(cache, key, _GitHubDown("GitHub is answering too slowly", OUTAGE_HOLD_OFF))
         try:
             entry = self._peek(cache, key)
             if entry is not None:
@@ -467,9 +438,7 @@ class GitHubAuth(Authenticator):
             entry = cache.get(key)
         return entry if entry is not None and self._clock() < entry.expires else None
 
-    def _stale_or_fail(
-        self, cache: cachetools.TTLCache[t.Any, _Entry], key: t.Any, down: _GitHubDown
-    ) -> t.Any:
+    def _stale_or_fail(self, cache: cachetools.TTLCache[t.Any, _Entry], key: t.Any, down: _GitHubDown) -> t.Any:
         with self._lock:
             entry = cache.get(key)
         # Only yes-answers are served stale: an old "no" may be what the user just fixed,
@@ -512,9 +481,7 @@ class GitHubAuth(Authenticator):
         assert login is not None
         if not self.orgs:
             return self._entry(_User(login), positive=True, etag=etag)
-        pages = self._get_pages(
-            "/user/orgs?per_page=100", identity, old.pages if old else [], _org_login
-        )
+        pages = self._get_pages("/user/orgs?per_page=100", identity, old.pages if old else [], _org_login)
         orgs = {login for page in pages for login in page.items}
         if orgs & {o.lower() for o in self.orgs}:
             entry = self._entry(_User(login), positive=True, etag=etag)
@@ -529,9 +496,7 @@ class GitHubAuth(Authenticator):
 
     def _fetch_list(self, identity: Identity, old: _Entry | None) -> _Entry:
         """All repositories the token is affiliated with, and its level on each."""
-        pages = self._get_pages(
-            "/user/repos?per_page=100", identity, old.pages if old else [], _repo_level
-        )
+        pages = self._get_pages("/user/repos?per_page=100", identity, old.pages if old else [], _repo_level)
         levels: dict[str, Level] = dict(pair for page in pages for pair in page.items)
         entry = self._entry(levels, positive=True)
         entry.pages = pages
@@ -549,9 +514,7 @@ class GitHubAuth(Authenticator):
             perms = data.get("permissions")
             # Without a permissions block GitHub still showed the repository: it is readable.
             level = Level.from_permissions(perms) if isinstance(perms, dict) else Level.PULL
-            return self._entry(
-                _Perm(level), positive=level > Level.NONE, etag=answer.headers.get("etag", "")
-            )
+            return self._entry(_Perm(level), positive=level > Level.NONE, etag=answer.headers.get("etag", ""))
         if answer.status == 404:
             return self._entry(_Perm(Level.NONE), positive=False)
         if answer.status == 401:
@@ -634,9 +597,7 @@ class GitHubAuth(Authenticator):
         if etag:
             headers["If-None-Match"] = etag
         try:
-            status, raw_headers, body = self._github.requester.requestJson(
-                "GET", url, headers=headers
-            )
+            status, raw_headers, body = self._github.requester.requestJson("GET", url, headers=headers)
         except Exception as exc:  # anything the client raises means "GitHub failed"
             # requests' Timeout/ConnectionError mostly; the message holds the URL, never the
             # token (that travels in a header).
@@ -649,9 +610,7 @@ class GitHubAuth(Authenticator):
         if retry_after is not None:
             with self._lock:
                 self._limited[tid] = self._clock() + retry_after
-            self._log_once(
-                "ratelimit", "GitHub rate limit reached for a token; retry in %ds", retry_after
-            )
+            self._log_once("ratelimit", "GitHub rate limit reached for a token; retry in %ds", retry_after)
             raise _GitHubDown(_RATE_LIMITED, retry_after)
         if status >= 500:
             self._log_once("outage", "GitHub answered %d", status)
@@ -660,9 +619,7 @@ class GitHubAuth(Authenticator):
 
     def _unexpected(self, answer: _Answer, what: str) -> _GitHubDown:
         self._log_once("unexpected", "GitHub answered %d to GET %s", answer.status, what)
-        return _GitHubDown(
-            f"GitHub answered {answer.status} where nmr did not expect it", DEFAULT_RETRY_AFTER
-        )
+        return _GitHubDown(f"GitHub answered {answer.status} where nmr did not expect it", DEFAULT_RETRY_AFTER)
 
     def _log_once(self, kind: str, msg: str, *args: t.Any) -> None:
         now = self._clock()
@@ -680,9 +637,7 @@ class GitHubAuth(Authenticator):
 
 
 _NOT_ANSWERING = "GitHub is not answering, so nmr cannot check your token; try again shortly"
-_RATE_LIMITED = (
-    "GitHub's API rate limit for your token is used up; try again after the Retry-After time"
-)
+_RATE_LIMITED = "GitHub's API rate limit for your token is used up; try again after the Retry-After time"
 
 
 def _org_login(item: t.Any) -> str | None:

@@ -71,9 +71,7 @@ def valid_owner(owner: str) -> bool:
 
 
 def valid_name(name: str) -> bool:
-    return (
-        len(name) <= _NAME_MAX and name not in (".", "..") and _NAME_RE.fullmatch(name) is not None
-    )
+    return len(name) <= _NAME_MAX and name not in (".", "..") and _NAME_RE.fullmatch(name) is not None
 
 
 def check_repository(field: t.Any, github_host: str) -> Repository:
@@ -151,9 +149,7 @@ def _from_url(spec: str, host: str) -> Repository:
         raise RepositoryError("the URL does not name an owner and a repository")
     owner, name = parts[0], parts[1]
     # Web URLs may go deeper (/tree/<ref>/<dir>, /blob/...); git URLs may not.
-    if len(parts) > 2 and (
-        url.scheme.lower() not in ("http", "https") or parts[2] not in ("tree", "blob")
-    ):
+    if len(parts) > 2 and (url.scheme.lower() not in ("http", "https") or parts[2] not in ("tree", "blob")):
         raise RepositoryError("the URL path is not /<owner>/<repository>")
     return _owner_repo(f"{owner}/{name}")
 

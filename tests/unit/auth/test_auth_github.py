@@ -52,9 +52,7 @@ def mock_user(rsps: responses.RequestsMock, login: str = "alice", **kw: t.Any) -
     rsps.get(api("/user"), json={"login": login, "id": 1}, **kw)
 
 
-def mock_list(
-    rsps: responses.RequestsMock, repos: dict[str, str], headers: dict[str, str] | None = None
-) -> None:
+def mock_list(rsps: responses.RequestsMock, repos: dict[str, str], headers: dict[str, str] | None = None) -> None:
     rsps.get(
         LIST_URL,
         json=[repo_json(name, level) for name, level in repos.items()],
@@ -86,9 +84,7 @@ def test_identify_maps_token_to_login(auth: GitHubAuth, rsps: responses.Requests
     assert rsps.calls[0].request.headers["Authorization"] == f"token {TOKEN}"
 
 
-def test_rejected_token_is_401_with_www_authenticate(
-    auth: GitHubAuth, rsps: responses.RequestsMock
-) -> None:
+def test_rejected_token_is_401_with_www_authenticate(auth: GitHubAuth, rsps: responses.RequestsMock) -> None:
     rsps.get(api("/user"), status=401, json={"message": "Bad credentials"})
     with pytest.raises(Unauthorized) as exc:
         auth.identify(TOKEN)
@@ -119,9 +115,7 @@ def test_github_failing_is_503_never_401(
     assert int(exc.value.headers["Retry-After"]) >= 1
 
 
-def test_primary_rate_limit_is_503_until_reset(
-    auth: GitHubAuth, rsps: responses.RequestsMock
-) -> None:
+def test_primary_rate_limit_is_503_until_reset(auth: GitHubAuth, rsps: responses.RequestsMock) -> None:
     reset = int(time.time()) + 120
     rsps.get(
         api("/user"),
@@ -223,9 +217,7 @@ def test_token_never_appears_in_errors_repr_or_logs(
 # -- orgs gate ---------------------------------------------------------------------------
 
 
-def test_orgs_gate_admits_members_case_insensitively(
-    make_auth: MakeAuth, rsps: responses.RequestsMock
-) -> None:
+def test_orgs_gate_admits_members_case_insensitively(make_auth: MakeAuth, rsps: responses.RequestsMock) -> None:
     auth = make_auth(orgs=["acme", "Widgets-Inc"])
     mock_user(rsps)
     rsps.get(api("/user/orgs"), json=[{"login": "other"}, {"login": "widgets-inc"}])
@@ -246,9 +238,7 @@ def test_orgs_gate_refuses_non_members(make_auth: MakeAuth, rsps: responses.Requ
     assert len(rsps.calls) == 2
 
 
-def test_orgs_gate_is_not_asked_for_rejected_tokens(
-    make_auth: MakeAuth, rsps: responses.RequestsMock
-) -> None:
+def test_orgs_gate_is_not_asked_for_rejected_tokens(make_auth: MakeAuth, rsps: responses.RequestsMock) -> None:
     auth = make_auth(orgs=["acme"])
     rsps.get(api("/user"), status=401, json={"message": "Bad credentials"})
     with pytest.raises(Unauthorized):
@@ -282,9 +272,7 @@ def test_login_refuses_empty_credentials(
         auth.login(username, password)
 
 
-def test_login_with_rejected_pat_is_401_and_outage_503(
-    auth: GitHubAuth, rsps: responses.RequestsMock
-) -> None:
+def test_login_with_rejected_pat_is_401_and_outage_503(auth: GitHubAuth, rsps: responses.RequestsMock) -> None:
     rsps.get(api("/user"), status=401, json={"message": "Bad credentials"})
     with pytest.raises(Unauthorized):
         auth.login("alice", TOKEN)
@@ -377,9 +365,7 @@ def test_permission_table_from_single_repository(
     check_outcome(auth, action, outcome, needed)
 
 
-def test_forbidden_names_repository_and_level(
-    auth: GitHubAuth, rsps: responses.RequestsMock
-) -> None:
+def test_forbidden_names_repository_and_level(auth: GitHubAuth, rsps: responses.RequestsMock) -> None:
     mock_list(rsps, {"acme/widgets": "pull"})
     with pytest.raises(Forbidden) as exc:
         auth.authorize(ALICE, Action.WRITE, "@acme/widgets", WIDGETS)
@@ -389,16 +375,12 @@ def test_forbidden_names_repository_and_level(
     assert "has pull (read) access" in exc.value.message
 
 
-def test_repository_names_compare_case_insensitively(
-    auth: GitHubAuth, rsps: responses.RequestsMock
-) -> None:
+def test_repository_names_compare_case_insensitively(auth: GitHubAuth, rsps: responses.RequestsMock) -> None:
     mock_list(rsps, {"Acme/Widgets": "push"})
     auth.authorize(ALICE, Action.WRITE, "@acme/widgets", Repository("ACME", "widgets"))
 
 
-def test_anonymous_is_401_before_asking_github(
-    auth: GitHubAuth, rsps: responses.RequestsMock
-) -> None:
+def test_anonymous_is_401_before_asking_github(auth: GitHubAuth, rsps: responses.RequestsMock) -> None:
     with pytest.raises(Unauthorized) as exc:
         auth.authorize(ANONYMOUS, Action.READ, "@acme/widgets", WIDGETS)
     assert exc.value.headers["WWW-Authenticate"] == 'Bearer realm="nmr"'
@@ -406,17 +388,13 @@ def test_anonymous_is_401_before_asking_github(
 
 
 @pytest.mark.parametrize("action", ACTIONS)
-def test_unbound_package_is_404(
-    auth: GitHubAuth, rsps: responses.RequestsMock, action: Action
-) -> None:
+def test_unbound_package_is_404(auth: GitHubAuth, rsps: responses.RequestsMock, action: Action) -> None:
     with pytest.raises(NotFound):
         auth.authorize(ALICE, action, "@acme/widgets", None)
     assert len(rsps.calls) == 0
 
 
-def test_sso_refusal_is_403_with_githubs_reason(
-    auth: GitHubAuth, rsps: responses.RequestsMock
-) -> None:
+def test_sso_refusal_is_403_with_githubs_reason(auth: GitHubAuth, rsps: responses.RequestsMock) -> None:
     mock_list(rsps, {})
     rsps.get(
         api("/repos/acme/widgets"),
@@ -429,9 +407,7 @@ def test_sso_refusal_is_403_with_githubs_reason(
     assert "acme" in exc.value.message
 
 
-def test_token_revoked_between_identify_and_authorize_is_401(
-    auth: GitHubAuth, rsps: responses.RequestsMock
-) -> None:
+def test_token_revoked_between_identify_and_authorize_is_401(auth: GitHubAuth, rsps: responses.RequestsMock) -> None:
     rsps.get(LIST_URL, status=401, json={"message": "Bad credentials"})
     with pytest.raises(Unauthorized):
         auth.authorize(ALICE, Action.READ, "@acme/widgets", WIDGETS)
@@ -484,12 +460,8 @@ def test_bind_returns_the_repository(
     assert len(rsps.calls) == 0  # binding is a local check; authorize asks GitHub
 
 
-@pytest.mark.parametrize(
-    "manifest", [{}, {"repository": None}, {"repository": ""}, {"repository": {}}]
-)
-def test_bind_without_repository_says_what_to_add(
-    auth: GitHubAuth, manifest: dict[str, t.Any]
-) -> None:
+@pytest.mark.parametrize("manifest", [{}, {"repository": None}, {"repository": ""}, {"repository": {}}])
+def test_bind_without_repository_says_what_to_add(auth: GitHubAuth, manifest: dict[str, t.Any]) -> None:
     with pytest.raises(BadRequest) as exc:
         auth.bind(ALICE, "@acme/widgets", manifest)
     assert exc.value.status == 400
@@ -539,10 +511,7 @@ def test_bind_refuses_unscoped_names(auth: GitHubAuth) -> None:
 
 def test_bind_on_enterprise(make_auth: MakeAuth) -> None:
     auth = make_auth(api_url="https://ghe.example.com/api/v3")
-    assert (
-        auth.bind(ALICE, "@acme/w", {"repository": "https://ghe.example.com/acme/widgets"})
-        == WIDGETS
-    )
+    assert auth.bind(ALICE, "@acme/w", {"repository": "https://ghe.example.com/acme/widgets"}) == WIDGETS
     with pytest.raises(BadRequest) as exc:
         auth.bind(ALICE, "@acme/widgets", {"repository": "https://github.com/acme/widgets"})
     assert '"https://ghe.example.com/acme/widgets"' in exc.value.message
@@ -643,9 +612,7 @@ def test_stale_negative_is_not_used_during_outage(
         auth.identify(TOKEN)
 
 
-def test_no_access_is_negatively_cached(
-    auth: GitHubAuth, rsps: responses.RequestsMock, clock: FakeClock
-) -> None:
+def test_no_access_is_negatively_cached(auth: GitHubAuth, rsps: responses.RequestsMock, clock: FakeClock) -> None:
     mock_list(rsps, {"acme/other": "push"})
     rsps.get(api("/repos/acme/widgets"), status=404, json={"message": "Not Found"})
     for _ in range(3):
@@ -681,19 +648,13 @@ def test_single_repository_answer_is_cached_and_revalidated(
     assert len(rsps.calls) == 4
 
 
-def test_cold_install_costs_list_pages_not_packages(
-    auth: GitHubAuth, rsps: responses.RequestsMock
-) -> None:
+def test_cold_install_costs_list_pages_not_packages(auth: GitHubAuth, rsps: responses.RequestsMock) -> None:
     """250 repositories, 3 list pages; 250 packages read: 1 + 3 calls, not 250."""
     names = [f"acme/repo{i:03d}" for i in range(250)]
     for page in range(3):
         chunk = names[page * 100 : (page + 1) * 100]
         params = {"per_page": "100"} if page == 0 else {"per_page": "100", "page": str(page + 1)}
-        link = (
-            f'<https://api.github.com/user/repos?per_page=100&page={page + 2}>; rel="next"'
-            if page < 2
-            else ""
-        )
+        link = f'<https://api.github.com/user/repos?per_page=100&page={page + 2}>; rel="next"' if page < 2 else ""
         rsps.get(
             api("/user/repos"),
             json=[repo_json(n, "pull") for n in chunk],
@@ -767,9 +728,7 @@ def test_stale_permissions_during_outage_then_503_after_grace(
     assert [c.request.url for c in rsps.calls] == [LIST_URL] * 3
 
 
-def test_downgrade_is_seen_after_cache_ttl(
-    auth: GitHubAuth, rsps: responses.RequestsMock, clock: FakeClock
-) -> None:
+def test_downgrade_is_seen_after_cache_ttl(auth: GitHubAuth, rsps: responses.RequestsMock, clock: FakeClock) -> None:
     mock_list(rsps, {"acme/widgets": "push"})
     auth.authorize(ALICE, Action.WRITE, "@acme/widgets", WIDGETS)
     clock.advance(301)
@@ -778,9 +737,7 @@ def test_downgrade_is_seen_after_cache_ttl(
         auth.authorize(ALICE, Action.WRITE, "@acme/widgets", WIDGETS)
 
 
-def test_one_list_refresh_for_many_concurrent_requests(
-    auth: GitHubAuth, rsps: responses.RequestsMock
-) -> None:
+def test_one_list_refresh_for_many_concurrent_requests(auth: GitHubAuth, rsps: responses.RequestsMock) -> None:
     started = threading.Event()
 
     def slow_list(request: t.Any) -> tuple[int, dict[str, str], str]:
@@ -828,15 +785,11 @@ def test_readable_uses_the_list_only(auth: GitHubAuth, rsps: responses.RequestsM
     assert len(rsps.calls) == 1
 
 
-def test_readable_includes_cached_direct_answers(
-    auth: GitHubAuth, rsps: responses.RequestsMock
-) -> None:
+def test_readable_includes_cached_direct_answers(auth: GitHubAuth, rsps: responses.RequestsMock) -> None:
     mock_list(rsps, {})
     rsps.get(api("/repos/octo/public"), json={"full_name": "octo/public", "private": False})
     auth.authorize(ALICE, Action.READ, "@octo/public", Repository("octo", "public"))
-    assert auth.readable(ALICE, [("@octo/public", Repository("octo", "public"))]) == {
-        "@octo/public"
-    }
+    assert auth.readable(ALICE, [("@octo/public", Repository("octo", "public"))]) == {"@octo/public"}
     assert len(rsps.calls) == 2
 
 

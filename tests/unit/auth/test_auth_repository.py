@@ -165,8 +165,6 @@ def test_enterprise_host(field: str) -> None:
     assert parse_repository(field, "ghe.example.com") == ACME
 
 
-@pytest.mark.parametrize(
-    "field", ["https://github.com/acme/widgets", "git@github.com:acme/widgets.git"]
-)
+@pytest.mark.parametrize("field", ["https://github.com/acme/widgets", "git@github.com:acme/widgets.git"])
 def test_github_com_urls_refused_when_enterprise_is_configured(field: str) -> None:
     assert parse_repository(field, "ghe.example.com") is None

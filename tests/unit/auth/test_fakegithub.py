@@ -48,9 +48,7 @@ def make_auth(gh: FakeGitHub, clock: FakeClock) -> t.Iterator[t.Callable[..., Gi
         auth.close()
 
 
-def test_identify_and_authorize_over_http(
-    gh: FakeGitHub, make_auth: t.Callable[..., GitHubAuth]
-) -> None:
+def test_identify_and_authorize_over_http(gh: FakeGitHub, make_auth: t.Callable[..., GitHubAuth]) -> None:
     auth = make_auth()
     alice = auth.identify("ghp_alice")
     bob = auth.identify("ghp_bob")
@@ -83,9 +81,7 @@ def test_login_over_http(make_auth: t.Callable[..., GitHubAuth]) -> None:
         auth.login("alice", "ghp_bob")
 
 
-def test_pagination_costs_pages_not_packages(
-    gh: FakeGitHub, make_auth: t.Callable[..., GitHubAuth]
-) -> None:
+def test_pagination_costs_pages_not_packages(gh: FakeGitHub, make_auth: t.Callable[..., GitHubAuth]) -> None:
     for i in range(250):
         gh.add_repo(f"acme/r{i:03d}", perms={"carol": "pull"})
     gh.add_user("carol", token="ghp_carol")
@@ -96,9 +92,7 @@ def test_pagination_costs_pages_not_packages(
     assert gh.counts() == {"/user": 1, "/user/repos": 3}
 
 
-def test_etag_revalidation_over_http(
-    gh: FakeGitHub, make_auth: t.Callable[..., GitHubAuth], clock: FakeClock
-) -> None:
+def test_etag_revalidation_over_http(gh: FakeGitHub, make_auth: t.Callable[..., GitHubAuth], clock: FakeClock) -> None:
     auth = make_auth()
     alice = auth.identify("ghp_alice")
     auth.authorize(alice, Action.WRITE, "@acme/widgets", WIDGETS)
@@ -112,9 +106,7 @@ def test_etag_revalidation_over_http(
         auth.authorize(alice, Action.WRITE, "@acme/widgets", WIDGETS)
 
 
-def test_revoked_access_becomes_404(
-    gh: FakeGitHub, make_auth: t.Callable[..., GitHubAuth], clock: FakeClock
-) -> None:
+def test_revoked_access_becomes_404(gh: FakeGitHub, make_auth: t.Callable[..., GitHubAuth], clock: FakeClock) -> None:
     auth = make_auth()
     alice = auth.identify("ghp_alice")
     auth.authorize(alice, Action.READ, "@acme/widgets", WIDGETS)
@@ -140,9 +132,7 @@ def test_failures_are_503_and_recover(
     assert auth.identify("ghp_alice").login == "alice"
 
 
-def test_slow_github_times_out_into_503(
-    gh: FakeGitHub, make_auth: t.Callable[..., GitHubAuth]
-) -> None:
+def test_slow_github_times_out_into_503(gh: FakeGitHub, make_auth: t.Callable[..., GitHubAuth]) -> None:
     auth = make_auth(timeout=1)
     gh.slow(3.0)
     started = time.monotonic()
@@ -152,9 +142,7 @@ def test_slow_github_times_out_into_503(
     gh.slow(0)
 
 
-def test_stale_grace_over_http(
-    gh: FakeGitHub, make_auth: t.Callable[..., GitHubAuth], clock: FakeClock
-) -> None:
+def test_stale_grace_over_http(gh: FakeGitHub, make_auth: t.Callable[..., GitHubAuth], clock: FakeClock) -> None:
     auth = make_auth(stale_grace=600)
     alice = auth.identify("ghp_alice")
     auth.authorize(alice, Action.READ, "@acme/widgets", WIDGETS)
@@ -195,9 +183,7 @@ def test_fake_answers_like_github(gh: FakeGitHub) -> None:
         assert (r.status_code, r.json()["message"]) == (401, "Bad credentials")
         r = s.get(f"{gh.url}/repos/ACME/Widgets", timeout=5)  # anonymous: private is hidden
         assert r.status_code == 404
-        r = s.get(
-            f"{gh.url}/repos/ACME/Widgets", headers={"Authorization": "token ghp_alice"}, timeout=5
-        )
+        r = s.get(f"{gh.url}/repos/ACME/Widgets", headers={"Authorization": "token ghp_alice"}, timeout=5)
         assert r.json()["permissions"] == {
             "pull": True,
             "triage": True,
@@ -207,9 +193,7 @@ def test_fake_answers_like_github(gh: FakeGitHub) -> None:
         }
         for i in range(5):
             gh.add_repo(f"acme/x{i}", perms={"bob": "pull"})
-        r = s.get(
-            f"{gh.url}/user/repos?per_page=2", headers={"Authorization": "token ghp_bob"}, timeout=5
-        )
+        r = s.get(f"{gh.url}/user/repos?per_page=2", headers={"Authorization": "token ghp_bob"}, timeout=5)
         assert [x["full_name"] for x in r.json()] == ["acme/x0", "acme/x1"]
         assert r.links["next"]["url"] == f"{gh.url}/user/repos?per_page=2&page=2"
         assert r.links["last"]["url"] == f"{gh.url}/user/repos?per_page=2&page=3"
@@ -257,14 +241,10 @@ def test_command_line_world() -> None:
         assert repo["permissions"]["admin"] is True
         assert requests.get(f"{gh.url}/repos/acme/docs", timeout=5).json()["private"] is False
         bob = {"Authorization": "token ghp_bob"}
-        assert (
-            requests.get(f"{gh.url}/repos/acme/widgets", headers=bob, timeout=5).status_code == 404
-        )
+        assert requests.get(f"{gh.url}/repos/acme/widgets", headers=bob, timeout=5).status_code == 404
 
 
 def test_fixture_is_importable(fake_github: FakeGitHub) -> None:
     fake_github.add_user("zed")
-    r = requests.get(
-        f"{fake_github.url}/user", headers={"Authorization": "token ghp_zed"}, timeout=5
-    )
+    r = requests.get(f"{fake_github.url}/user", headers={"Authorization": "token ghp_zed"}, timeout=5)
     assert r.json()["login"] == "zed"

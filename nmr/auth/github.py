@@ -164,7 +164,7 @@ class _Entry:
 @dataclasses.dataclass(frozen=True)
 class _User:
     login: str | None  # None: GitHub rejected the token
-    refusal: str = ""  # why a valid token may not use the registry (orgs gate)
+    refusal: str = ""  # why GitHub or the orgs gate will not let this token in (a 403)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -275,13 +275,13 @@ class GitHubAuth(Authenticator):
             return ANONYMOUS
         identity = Identity(login=None, token=token)
         user: _User = self._cached(self._users, identity.token_id, "user", identity, self._fetch_user)
+        if user.refusal:
+            raise Forbidden(user.refusal)
         if user.login is None:
             raise Unauthorized(
                 "GitHub rejected this token (expired, revoked or mistyped): put a valid GitHub "
                 "personal access token in .npmrc as //<registry>/:_authToken=<token>"
             )
-        if user.refusal:
-            raise Forbidden(user.refusal)
         return Identity(login=user.login, token=token)
 
     def authorize(self, identity: Identity, action: Action, package: str, repository: Repository | None) -> None:
@@ -475,6 +475,11 @@ class GitHubAuth(Authenticator):
                 raise _GitHubDown("GitHub sent an answer nmr cannot read", DEFAULT_RETRY_AFTER)
         elif answer.status == 401:
             return self._entry(_User(None), positive=False)
+        elif answer.status == 403:
+            # Not a rate limit (_get handles those): a token that may not read its own user,
+            # e.g. a GitHub App installation token. Retrying will not help, so no 503.
+            refusal = f"GitHub refused to say whose token this is ({_message(answer)}); use a personal access token"
+            return self._entry(_User(None, refusal), positive=False)
         else:
             raise self._unexpected(answer, "/user")
         etag = answer.headers.get("etag", "") or etag

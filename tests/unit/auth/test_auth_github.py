@@ -835,3 +835,29 @@ def test_from_config_reads_every_key() -> None:
 def test_unknown_unpublish_setting_is_refused() -> None:
     with pytest.raises(ValueError, match="unpublish"):
         GitHubAuth(unpublish="everyone")
+
+
+def test_failures_are_logged_once_per_interval(
+    auth: GitHubAuth, rsps: responses.RequestsMock, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    rsps.get(api("/user"), status=502)
+    for token in ("ghp_1", "ghp_2", "ghp_3"):
+        with pytest.raises(Unavailable):
+            auth.identify(token)
+    warnings = [r for r in caplog.records if r.name == "nmr.auth.github" and r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "502" in warnings[0].getMessage()
+    clock.advance(61)
+    with pytest.raises(Unavailable):
+        auth.identify("ghp_4")
+    warnings = [r for r in caplog.records if r.name == "nmr.auth.github" and r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert len(rsps.calls) == 4
+
+
+def test_token_that_may_not_read_its_user_is_403_not_503(auth: GitHubAuth, rsps: responses.RequestsMock) -> None:
+    rsps.get(api("/user"), status=403, json={"message": "Resource not accessible by integration"})
+    with pytest.raises(Forbidden) as exc:
+        auth.identify("ghs_installation_token")
+    assert "Resource not accessible by integration" in exc.value.message
+    assert "personal access token" in exc.value.message

@@ -51,7 +51,7 @@ import cachetools
 from github import Auth, Github
 
 from nmr.auth import ANONYMOUS, Action, Authenticator, Identity, Repository
-from nmr.auth.repository import RepositoryError, check_repository, web_host
+from nmr.auth.repository import RepositoryError, check_repository, valid_name, valid_owner, web_host
 from nmr.errors import BadRequest, Forbidden, NotFound, Unauthorized, Unavailable
 
 if t.TYPE_CHECKING:
@@ -374,6 +374,8 @@ class GitHubAuth(Authenticator):
     # -- permissions -----------------------------------------------------------------------
 
     def _permission(self, identity: Identity, repo: Repository) -> _Perm:
+        if not (valid_owner(repo.owner) and valid_name(repo.name)):
+            return _Perm(Level.NONE)  # never put such a name in a GitHub URL (e.g. "..")
         tid = identity.token_id
         key = (tid, repo.full_name.lower())
         with self._lock:

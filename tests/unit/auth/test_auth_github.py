@@ -861,3 +861,12 @@ def test_token_that_may_not_read_its_user_is_403_not_503(auth: GitHubAuth, rsps:
         auth.identify("ghs_installation_token")
     assert "Resource not accessible by integration" in exc.value.message
     assert "personal access token" in exc.value.message
+
+
+@pytest.mark.parametrize("repo", [Repository("acme", ".."), Repository("..", "x"), Repository("acme", "a/b")])
+def test_impossible_repository_names_never_reach_github(
+    auth: GitHubAuth, rsps: responses.RequestsMock, repo: Repository
+) -> None:
+    with pytest.raises(NotFound):
+        auth.authorize(ALICE, Action.READ, "@acme/x", repo)
+    assert len(rsps.calls) == 0

@@ -40,6 +40,9 @@ DEFAULTS: dict[str, t.Any] = {
         "type": "github",
         "github": {
             "api_url": "https://api.github.com",
+            # Web host repository URLs must name; "" derives it from api_url
+            # (api.github.com -> github.com, https://ghe.example.com/api/v3 -> ghe.example.com).
+            "host": "",
             "cache_ttl": 300,
             "negative_ttl": 30,
             "stale_grace": 3600,

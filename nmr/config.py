@@ -31,6 +31,7 @@ DEFAULTS: dict[str, t.Any] = {
         "timeout": 300,
         "keepalive": 5,
         "graceful_timeout": 60,
+        "read_timeout": 60,
     },
     "logging": {"level": "info", "format": "plain"},
     "metrics": {"enabled": False},
@@ -218,6 +219,9 @@ def _validate(data: dict[str, t.Any]) -> None:
         raise ConfigError(f"server.public_url {public_url!r} must be an http(s) URL")
     if data["server"]["threads"] < 1:
         raise ConfigError("server.threads must be at least 1")
+    for key in ("timeout", "graceful_timeout", "read_timeout", "keepalive"):
+        if data["server"][key] < 0:
+            raise ConfigError(f"server.{key} must be 0 or more seconds")
 
 
 def load_config(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from nmr.api.helpers import identity, json_object, services
 from nmr.errors import BadRequest, NotFound
@@ -22,6 +22,7 @@ def login(username: str) -> Response:
     if not isinstance(name, str) or not isinstance(password, str) or not password:
         raise BadRequest("login needs 'name' and 'password' (your GitHub login and a personal access token)")
     token = services().registry.login(name, password)
+    request.environ["nmr.login"] = name  # for the access log: the login just proven
     response = jsonify(
         {
             "ok": True,

@@ -28,7 +28,7 @@ DEFAULTS: dict[str, t.Any] = {
         "port": 3000,
         "public_url": "",
         "threads": 8,
-        "timeout": 300,
+        "timeout": 60,
         "keepalive": 5,
         "graceful_timeout": 60,
         "read_timeout": 60,

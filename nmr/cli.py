@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import typing as t
 
@@ -50,11 +51,23 @@ def gunicorn_options(config: Config, bind: str | None) -> dict[str, t.Any]:
 
 
 def close_services(server: t.Any, worker: t.Any) -> None:
-    """gunicorn ``worker_exit`` hook: flush and close the backends of the app this worker served."""
+    """gunicorn ``worker_exit`` hook: close the backends of the app this worker served.
+
+    Skipped when requests are still running (``graceful_timeout`` ran out): closing LevelDB
+    under a thread that is using it can crash the process mid-write, while leaving it open
+    is safe (every write is synced; the kill that follows is what the publish order handles).
+    """
     app = getattr(worker, "wsgi", None)
     services = getattr(app, "extensions", {}).get("nmr") if app is not None else None
-    if services is not None:
-        services.close()
+    if services is None:
+        return
+    running = getattr(worker, "nr_conns", 0)
+    if running:
+        logging.getLogger("nmr").warning(
+            "%d connection(s) still busy after server.graceful_timeout; exiting without closing the backends", running
+        )
+        return
+    services.close()
 
 
 def serve(config: Config, bind: str | None) -> None:

@@ -52,3 +52,18 @@ def test_gunicorn_conf_py_takes_the_settings_nmr_serve_uses(monkeypatch):
         assert conf[key] == value, key
     assert conf["workers"] == 1 and conf["worker_class"] == "gthread" and conf["preload_app"] is False
     assert conf["threads"] == 5 and conf["graceful_timeout"] == 42
+
+
+def test_worker_exit_closes_backends_only_when_no_request_is_running():
+    from types import SimpleNamespace
+
+    from nmr.cli import close_services
+
+    closed: list[str] = []
+    app = SimpleNamespace(extensions={"nmr": SimpleNamespace(close=lambda: closed.append("closed"))})
+    close_services(None, SimpleNamespace(wsgi=app, nr_conns=2))
+    assert closed == []
+    close_services(None, SimpleNamespace(wsgi=app, nr_conns=0))
+    assert closed == ["closed"]
+    close_services(None, SimpleNamespace())  # a worker that never loaded the app
+    assert closed == ["closed"]

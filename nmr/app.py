@@ -7,7 +7,7 @@ import logging
 import os
 import time
 import typing as t
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask
 
@@ -95,12 +95,23 @@ def create_app(config: Config | None = None, overrides: dict[str, t.Any] | None 
     return app
 
 
+def safe_url(url: str) -> str:
+    """``url`` without user-info, query or fragment: what may be printed of a configured URL."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 def describe_backends(config: Config, services: Services) -> dict[str, str]:
     """What this process serves with, in words an operator checks at a glance (no secrets)."""
     storage_kind = config.get("storage.type")
     if storage_kind == "s3":
         s3 = config.get("storage.s3")
-        where = f"bucket={s3['bucket']!r} prefix={s3['prefix']!r} endpoint={s3['endpoint_url'] or 'AWS'}"
+        where = f"bucket={s3['bucket']!r} prefix={s3['prefix']!r} endpoint={safe_url(s3['endpoint_url']) or 'AWS'}"
         storage_text = f"s3 ({where})"
     else:
         storage_text = f"local ({os.path.abspath(config.get('storage.local.path'))})"
@@ -108,9 +119,9 @@ def describe_backends(config: Config, services: Services) -> dict[str, str]:
     if mode == "off":
         upstream_text = "off (names outside the hosted scopes answer 404)"
     else:
-        upstream_text = f"{mode} {config.get('upstream.url') or '(the npm configuration of this machine)'}"
+        upstream_text = f"{mode} {safe_url(config.get('upstream.url')) or '(the npm configuration of this machine)'}"
     auth_kind = config.get("auth.type")
-    auth_text = f"github ({config.get('auth.github.api_url')})" if auth_kind == "github" else auth_kind
+    auth_text = f"github ({safe_url(config.get('auth.github.api_url'))})" if auth_kind == "github" else auth_kind
     return {
         "metadata": f"{config.get('metadata.type')} ({os.path.abspath(config.get('metadata.leveldb.path'))})",
         "storage": storage_text,

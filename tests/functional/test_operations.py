@@ -221,3 +221,21 @@ def test_startup_log_never_prints_s3_secrets(make_config, caplog):
     described = describe_backends(config, FakeServices())  # type: ignore[arg-type]
     assert described["storage"] == "s3 (bucket='npm' prefix='' endpoint=http://127.0.0.1:9000)"
     assert "AKIAEXAMPLEKEY" not in str(described) and "very-secret-key" not in str(described)
+
+
+def test_startup_log_strips_credentials_from_configured_urls(make_config):
+    from nmr.app import describe_backends, safe_url
+
+    assert safe_url("https://bot:s3cret@npm.example.com:8443/base/?token=abc#x") == "https://npm.example.com:8443/base/"
+    assert safe_url("") == ""
+    config = make_config(upstream={"mode": "proxy", "url": "https://bot:s3cret@npm.example.com/?t=t0ken-in-query"})
+
+    class FakeServices:
+        class registry:
+            @staticmethod
+            def hosted_scopes_text() -> str:
+                return "@acme"
+
+    described = describe_backends(config, FakeServices())  # type: ignore[arg-type]
+    assert described["upstream"] == "proxy https://npm.example.com/"
+    assert "s3cret" not in str(described) and "t0ken-in-query" not in str(described)

@@ -51,6 +51,7 @@ STANDARD: tuple[tuple[str, str, str], ...] = (
     ("http_response_bytes_total", "counter", "Response body bytes sent, by route."),
     ("github_api_calls_total", "counter", "Calls to the GitHub API, by endpoint and status."),
     ("auth_cache_requests_total", "counter", "Auth decision cache look-ups, by result (hit, miss, stale)."),
+    ("auth_cache_hit_ratio", "gauge", "Share of auth cache look-ups that were hits since start (hit / all)."),
     ("upstream_fetches_total", "counter", "Requests to the upstream registry, by kind and result."),
     ("storage_bytes_written_total", "counter", "Tarball bytes written to storage."),
     ("storage_bytes_read_total", "counter", "Tarball bytes read from storage and sent to clients."),

@@ -58,6 +58,10 @@ def metrics() -> Response:
     svc = services()
     if not svc.config.get("metrics.enabled"):
         raise NotFound("metrics are off (metrics.enabled = false)")
-    response = Response(svc.metrics.render(), content_type=CONTENT_TYPE)
+    m = svc.metrics
+    lookups = {result: m.value("auth_cache_requests_total", {"result": result}) for result in ("hit", "miss", "stale")}
+    if sum(lookups.values()):
+        m.set("auth_cache_hit_ratio", lookups["hit"] / sum(lookups.values()))
+    response = Response(m.render(), content_type=CONTENT_TYPE)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -138,6 +138,10 @@ def test_backends_report_into_the_app_registry(metrics_app):
     assert sample(samples, "nmr_github_api_calls_total", endpoint="user", status="200") == 1
     assert sample(samples, "nmr_auth_cache_requests_total", result="hit") == 1
     assert sample(samples, "nmr_auth_cache_requests_total", result="miss") == 1
+    assert sample(samples, "nmr_auth_cache_hit_ratio") == 0.5
+    services.auth.metrics.inc("auth_cache_requests_total", {"result": "hit"}, amount=2)
+    samples, _ = parse_metrics(metrics_app.test_client().get("/-/metrics").text)
+    assert sample(samples, "nmr_auth_cache_hit_ratio") == 0.75
 
 
 def _requests_with_credentials(client) -> None:

@@ -40,4 +40,5 @@ loglevel = _options["loglevel"]
 logconfig_dict = _options["logconfig_dict"]
 proc_name = _options["proc_name"]
 worker_exit = _options["worker_exit"]
+worker_tmp_dir = _options["worker_tmp_dir"]
 control_socket_disable = _options["control_socket_disable"]  # gunicorn < 25 ignores unknown names here

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import typing as t
 
 from nmr.config import Config, ConfigError, load_config
 from nmr.logs import configure_logging, logging_dict
+
+SHM = "/dev/shm"  # noqa: S108 - gunicorn creates its heartbeat file there with mkstemp
 
 
 def gunicorn_options(config: Config, bind: str | None) -> dict[str, t.Any]:
@@ -44,6 +47,9 @@ def gunicorn_options(config: Config, bind: str | None) -> dict[str, t.Any]:
         "logconfig_dict": logging_dict(config),
         "proc_name": "nmr",
         "worker_exit": close_services,
+        # The worker's heartbeat is a file it touches every second. In a container /tmp may be
+        # a slow overlay or read-only (docker run --read-only); /dev/shm is memory.
+        "worker_tmp_dir": SHM if os.path.isdir(SHM) and os.access(SHM, os.W_OK) else None,
         # gunicorn >= 25 opens a control socket under $HOME; nmr does not use it, and in the
         # container $HOME is not meant to be written. Skipped on versions without the setting.
         "control_socket_disable": True,

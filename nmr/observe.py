@@ -228,6 +228,8 @@ class RequestObserver:
         if not access_log.isEnabledFor(logging.INFO):
             return
         login = environ.get("nmr.login") or None
+        if login is not None:  # a name from npm login's body is the client's text until proven
+            login = _UNPRINTABLE.sub("?", str(login))[:100]
         path = loggable_path(environ)
         remote = environ.get("REMOTE_ADDR") or "-"
         fields = {

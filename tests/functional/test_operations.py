@@ -243,3 +243,14 @@ def test_startup_log_strips_credentials_from_configured_urls(make_config):
     described = describe_backends(config, FakeServices())  # type: ignore[arg-type]
     assert described["upstream"] == "proxy https://npm.example.com/"
     assert "s3cret" not in str(described) and "t0ken-in-query" not in str(described)
+
+
+def test_access_log_cannot_be_forged_through_a_login_name(client, caplog):
+    caplog.set_level(logging.INFO, logger="nmr.access")
+    forged = 'eve\n2026-01-01 00:00:00,000 INFO nmr.access: 10.0.0.1 admin "PUT /x" 201'
+    r = client.put("/-/user/org.couchdb.user:eve", json={"name": forged, "password": "pw"})
+    assert r.status_code == 201
+    (record,) = [rec for rec in caplog.records if rec.name == "nmr.access"]
+    line = make_formatter("plain").format(record)
+    assert "\n" not in line and " eve?2026-01-01?00:00:00,000?INFO" in line
+    assert record.fields["login"].startswith("eve?")  # type: ignore[attr-defined]

@@ -21,6 +21,9 @@ install: $(BIN)/.installed ## Create .venv and install nmr with its test and dev
 run: install ## Set up and start the server with the embedded defaults (LevelDB + local disk, port 3000)
 	$(BIN)/nmr serve --config $(CONFIG)
 
+serve: install ## Run gunicorn with docker/gunicorn.conf.py (the settings of `nmr serve`, for custom gunicorn use)
+	NMR_CONFIG=$(CONFIG) $(BIN)/gunicorn -c docker/gunicorn.conf.py nmr.wsgi:app
+
 check-config: install ## Print the effective configuration, secrets masked
 	$(BIN)/nmr check-config --config $(CONFIG)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typing as t
 
+__version__ = "0.1.0"
+
 if t.TYPE_CHECKING:
     from flask import Flask
 

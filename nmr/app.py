@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import time
 import typing as t
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask
 
+from nmr import __version__
 from nmr.auth import Authenticator, make_authenticator
 from nmr.config import Config, load_config, parse_size
 from nmr.metadata import MetadataStore, make_metadata_store
+from nmr.metrics import NULL_METRICS, Metrics
+from nmr.observe import RequestObserver
 from nmr.service import Registry
-from nmr.storage import TarballStorage, make_storage
+from nmr.storage import MeteredStorage, TarballStorage, make_storage
 
 if t.TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -30,6 +35,7 @@ class Services:
     metadata: MetadataStore
     storage: TarballStorage
     auth: Authenticator
+    metrics: Metrics = NULL_METRICS  # the app's registry; NULL_METRICS when metrics.enabled is false
     upstream: t.Any = None  # nmr.upstream.Upstream when forwarding is on
 
     def close(self) -> None:
@@ -60,11 +66,19 @@ def create_app(config: Config | None = None, overrides: dict[str, t.Any] | None 
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.compact = True  # type: ignore[attr-defined]
 
+    metrics = Metrics() if config.get("metrics.enabled") else NULL_METRICS
+    metrics.set("process_start_time_seconds", time.time())
     metadata = make_metadata_store(config)
-    storage = make_storage(config)
+    backend_storage = make_storage(config)
+    storage: TarballStorage = MeteredStorage(backend_storage)
     auth = make_authenticator(config)
+    # Backends report through the ``metrics`` attribute their ABC declares (see nmr.metrics).
+    for backend in (metadata, backend_storage, storage, auth):
+        backend.metrics = metrics
     registry = Registry(config, metadata, storage, auth)
-    services = Services(config=config, registry=registry, metadata=metadata, storage=storage, auth=auth)
+    services = Services(
+        config=config, registry=registry, metadata=metadata, storage=storage, auth=auth, metrics=metrics
+    )
     app.extensions["nmr"] = services
 
     from nmr.api import register_blueprints
@@ -73,10 +87,62 @@ def create_app(config: Config | None = None, overrides: dict[str, t.Any] | None 
 
     from nmr.api.fastpath import FastPath
 
+    # Wrapped inside out: the observer (outermost) logs and meters every request, fast path included.
     app.wsgi_app = FastPath(app.wsgi_app, services)  # type: ignore[method-assign]
+    app.wsgi_app = RequestObserver(  # type: ignore[method-assign]
+        app.wsgi_app, metrics, read_timeout=config.get("server.read_timeout")
+    )
     prefix = urlsplit(config.get("server.public_url")).path.rstrip("/")
     if prefix:
         app.wsgi_app = PrefixMiddleware(app.wsgi_app, prefix)  # type: ignore[method-assign]
-    if auth.startup_warning:
-        log.warning("!" * 20 + " %s " + "!" * 20, auth.startup_warning)
+    log_startup(config, services)
     return app
+
+
+def safe_url(url: str) -> str:
+    """``url`` without user-info, query or fragment: what may be printed of a configured URL."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def describe_backends(config: Config, services: Services) -> dict[str, str]:
+    """What this process serves with, in words an operator checks at a glance (no secrets)."""
+    storage_kind = config.get("storage.type")
+    if storage_kind == "s3":
+        s3 = config.get("storage.s3")
+        where = f"bucket={s3['bucket']!r} prefix={s3['prefix']!r} endpoint={safe_url(s3['endpoint_url']) or 'AWS'}"
+        storage_text = f"s3 ({where})"
+    else:
+        storage_text = f"local ({os.path.abspath(config.get('storage.local.path'))})"
+    mode = config.get("upstream.mode")
+    if mode == "off":
+        upstream_text = "off (names outside the hosted scopes answer 404)"
+    else:
+        upstream_text = f"{mode} {safe_url(config.get('upstream.url')) or '(the npm configuration of this machine)'}"
+    auth_kind = config.get("auth.type")
+    auth_text = f"github ({safe_url(config.get('auth.github.api_url'))})" if auth_kind == "github" else auth_kind
+    return {
+        "metadata": f"{config.get('metadata.type')} ({os.path.abspath(config.get('metadata.leveldb.path'))})",
+        "storage": storage_text,
+        "scopes": services.registry.hosted_scopes_text(),
+        "upstream": upstream_text,
+        "auth": auth_text,
+        "metrics": "on at /-/metrics" if config.get("metrics.enabled") else "off",
+    }
+
+
+def log_startup(config: Config, services: Services) -> None:
+    described = describe_backends(config, services)
+    log.info(
+        "nmr %s ready: %s",
+        __version__,
+        "; ".join(f"{key}={value}" for key, value in described.items()),
+        extra={"fields": described},
+    )
+    if services.auth.startup_warning:
+        log.warning("!" * 20 + " %s " + "!" * 20, services.auth.startup_warning)

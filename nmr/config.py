@@ -28,9 +28,10 @@ DEFAULTS: dict[str, t.Any] = {
         "port": 3000,
         "public_url": "",
         "threads": 8,
-        "timeout": 300,
+        "timeout": 60,
         "keepalive": 5,
         "graceful_timeout": 60,
+        "read_timeout": 60,
     },
     "logging": {"level": "info", "format": "plain"},
     "metrics": {"enabled": False},
@@ -223,6 +224,9 @@ def _validate(data: dict[str, t.Any]) -> None:
         raise ConfigError("storage.type is 's3' but storage.s3.bucket is empty: name the bucket")
     if data["server"]["threads"] < 1:
         raise ConfigError("server.threads must be at least 1")
+    for key in ("timeout", "graceful_timeout", "read_timeout", "keepalive"):
+        if data["server"][key] < 0:
+            raise ConfigError(f"server.{key} must be 0 or more seconds")
 
 
 def load_config(

@@ -87,6 +87,7 @@ class FastPath:
             return None
         validate_name(pp.name)
         identity = registry.identify(parse_authorization(environ.get("HTTP_AUTHORIZATION")))
+        environ["nmr.login"] = identity.login  # for the access log (nmr.observe)
         rest = pp.rest
         if not rest:
             base = self.public_url or _request_base(

@@ -51,6 +51,7 @@ def identity() -> Identity:
     """The caller, identified once per request."""
     if "identity" not in g:
         g.identity = services().registry.identify(credentials())
+        request.environ["nmr.login"] = g.identity.login  # for the access log (nmr.observe)
     found: Identity = g.identity
     return found
 

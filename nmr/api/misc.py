@@ -1,4 +1,4 @@
-"""Registry-wide endpoints: ping, search, audit, stars."""
+"""Registry-wide endpoints: search, audit, stars (ping and readiness are in ``nmr.api.health``)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,6 @@ from nmr.api.helpers import base_url, body_bytes, identity, services
 from nmr.errors import BadRequest
 
 bp = Blueprint("misc", __name__)
-
-
-@bp.get("/-/ping")
-def ping() -> Response:
-    return jsonify({})
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from nmr.api.helpers import identity, json_object, services
 from nmr.errors import BadRequest, NotFound, Unauthorized
@@ -26,6 +26,7 @@ def login(username: str) -> Response:
     except Unauthorized as exc:
         # Basic makes npm print "Incorrect or missing password" rather than "token invalid".
         raise Unauthorized(exc.message, headers={"WWW-Authenticate": 'Basic realm="nmr"'}) from None
+    request.environ["nmr.login"] = name  # for the access log: the login just proven
     response = jsonify(
         {
             "ok": True,

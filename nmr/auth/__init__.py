@@ -18,6 +18,8 @@ import enum
 import hashlib
 import typing as t
 
+from nmr.metrics import NULL_METRICS, Metrics
+
 if t.TYPE_CHECKING:
     from nmr.config import Config
 
@@ -80,6 +82,9 @@ ANONYMOUS = Identity(login=None)
 
 class Authenticator(abc.ABC):
     """The authorisation backend chosen by ``auth.type``. Thread-safe."""
+
+    #: Where the backend reports counters; ``create_app`` sets the app's registry (see ``nmr.metrics``).
+    metrics: Metrics = NULL_METRICS
 
     #: Shown at startup; ``none`` uses it to warn loudly.
     startup_warning: str | None = None

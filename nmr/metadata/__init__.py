@@ -15,6 +15,8 @@ import abc
 import dataclasses
 import typing as t
 
+from nmr.metrics import NULL_METRICS, Metrics
+
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -58,6 +60,9 @@ class PackageRecord:
 
 class MetadataStore(abc.ABC):
     """Per-package records with compare-and-swap. Thread-safe."""
+
+    #: Where the backend reports counters; ``create_app`` sets the app's registry (see ``nmr.metrics``).
+    metrics: Metrics = NULL_METRICS
 
     @abc.abstractmethod
     def head(self, name: str) -> PackageHead | None:

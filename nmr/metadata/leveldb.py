@@ -116,6 +116,10 @@ class LevelDBMetadataStore(MetadataStore):
             self._db.get(b"h:")
         except Exception as exc:  # plyvel raises its own hierarchy; any failure means "not ready"
             raise Unavailable(f"metadata store {self.path} cannot be read: {exc}") from None
+        # An open LevelDB keeps answering from memory and open files after its directory was
+        # removed or replaced, and would lose every later write: that is not ready either.
+        if not os.path.isfile(os.path.join(self.path, "CURRENT")):
+            raise Unavailable(f"metadata store {self.path} is gone from disk (no CURRENT file); restart nmr")
 
     def close(self) -> None:
         if not self._db.closed:

@@ -15,11 +15,12 @@ import abc
 import typing as t
 
 from nmr.errors import StorageNotFound, StorageUnavailable
+from nmr.metrics import NULL_METRICS, Metrics
 
 if t.TYPE_CHECKING:
     from nmr.config import Config
 
-__all__ = ["StorageNotFound", "StorageUnavailable", "TarballStorage", "make_storage", "tarball_key"]
+__all__ = ["MeteredStorage", "StorageNotFound", "StorageUnavailable", "TarballStorage", "make_storage", "tarball_key"]
 
 
 def tarball_key(name: str, version: str, shasum: str) -> str:
@@ -35,6 +36,9 @@ class TarballStorage(abc.ABC):
     (a ``FileNotFoundError``); a backend that cannot be reached is ``StorageUnavailable``
     (a 503 with a clear message), never a bare exception.
     """
+
+    #: Where the backend reports counters; ``create_app`` sets the app's registry (see ``nmr.metrics``).
+    metrics: Metrics = NULL_METRICS
 
     @abc.abstractmethod
     def put(self, key: str, fileobj: t.BinaryIO, size: int) -> None:
@@ -78,6 +82,52 @@ class TarballStorage(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release clients and handles."""
+
+
+class MeteredStorage(TarballStorage):
+    """Any backend, counting the bytes handed to ``put`` (``nmr_storage_bytes_written_total``).
+
+    ``create_app`` wraps every backend in it, so a new backend counts writes without code of
+    its own. Reads are counted where they are served (``nmr.observe``), because the local
+    backend serves with sendfile, past any wrapper. Other attributes reach the backend.
+    """
+
+    def __init__(self, inner: TarballStorage) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self.inner, name)
+
+    def put(self, key: str, fileobj: t.BinaryIO, size: int) -> None:
+        self.inner.put(key, fileobj, size)
+        self.metrics.inc("storage_bytes_written_total", amount=size)
+
+    def open(self, key: str) -> t.BinaryIO:
+        return self.inner.open(key)
+
+    def size(self, key: str) -> int:
+        return self.inner.size(key)
+
+    def exists(self, key: str) -> bool:
+        return self.inner.exists(key)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+    def list_keys(self) -> list[str]:
+        return self.inner.list_keys()
+
+    def check(self) -> None:
+        self.inner.check()
+
+    def local_path(self, key: str) -> str | None:
+        return self.inner.local_path(key)
+
+    def redirect_url(self, key: str) -> str | None:
+        return self.inner.redirect_url(key)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def make_storage(config: Config) -> TarballStorage:

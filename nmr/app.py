@@ -14,6 +14,7 @@ from nmr.config import Config, load_config, parse_size
 from nmr.metadata import MetadataStore, make_metadata_store
 from nmr.service import Registry
 from nmr.storage import TarballStorage, make_storage
+from nmr.upstream import UpstreamRegistry, make_upstream
 
 if t.TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -30,9 +31,11 @@ class Services:
     metadata: MetadataStore
     storage: TarballStorage
     auth: Authenticator
-    upstream: t.Any = None  # nmr.upstream.Upstream when forwarding is on
+    upstream: UpstreamRegistry | None = None  # None when forwarding is off
 
     def close(self) -> None:
+        if self.upstream is not None:
+            self.upstream.close()
         for part in (self.auth, self.storage, self.metadata):
             part.close()
 
@@ -64,7 +67,10 @@ def create_app(config: Config | None = None, overrides: dict[str, t.Any] | None 
     storage = make_storage(config)
     auth = make_authenticator(config)
     registry = Registry(config, metadata, storage, auth)
-    services = Services(config=config, registry=registry, metadata=metadata, storage=storage, auth=auth)
+    upstream = make_upstream(config, metadata, storage, registry.is_hosted)
+    services = Services(
+        config=config, registry=registry, metadata=metadata, storage=storage, auth=auth, upstream=upstream
+    )
     app.extensions["nmr"] = services
 
     from nmr.api import register_blueprints

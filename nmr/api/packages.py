@@ -100,24 +100,29 @@ def json_bytes_response(body: bytes, status: int = 200, *, no_store: bool = Fals
 
 
 def tarball_response(name: str, filename: str) -> Response:
-    svc = services()
-    entry = svc.registry.tarball(identity(), name, filename)
-    url = svc.storage.redirect_url(entry.key)
+    entry = services().registry.tarball(identity(), name, filename)
+    return stored_tarball_response(entry.key, entry.size)
+
+
+def stored_tarball_response(key: str, size: int) -> Response:
+    """Serve a stored tarball: a redirect (S3 redirect mode), sendfile (local disk) or a stream."""
+    storage = services().storage
+    url = storage.redirect_url(key)
     if url:
         response: Response = redirect(url, 302)  # type: ignore[assignment]
         response.headers["Cache-Control"] = "private, no-store"
         return response
-    etag = entry.key.rsplit("-", 1)[-1].removesuffix(".tgz")
-    path = svc.storage.local_path(entry.key)
+    etag = key.rsplit("-", 1)[-1].removesuffix(".tgz")
+    path = storage.local_path(key)
     if path is not None:
         try:
             response = send_file(path, mimetype="application/octet-stream", etag=etag, conditional=True, max_age=None)
         except FileNotFoundError:
-            raise StorageNotFound(entry.key) from None
+            raise StorageNotFound(key) from None
     else:
-        stream = svc.storage.open(entry.key)
+        stream = storage.open(key)
         response = Response(_iter_stream(stream), mimetype="application/octet-stream")
-        response.headers["Content-Length"] = str(entry.size)
+        response.headers["Content-Length"] = str(size)
         response.set_etag(etag)
     response.headers["Cache-Control"] = TARBALL_CACHE_CONTROL
     return response
@@ -172,17 +177,12 @@ def hosted_route(pp: PackagePath) -> Response:
 
 
 def forwarded_route(pp: PackagePath) -> Response:
-    """A name this registry does not host: forwarded upstream, or refused for writes."""
-    svc = services()
+    """A name this registry does not host: forwarded upstream (``nmr.api.forward``), or refused for writes."""
     if request.method in _WRITE_METHODS:
-        svc.registry.require_hosted_write(pp.name)
-    if svc.upstream is None:
-        raise NotFound(
-            f"{pp.name} is not hosted here ({svc.registry.hosted_scopes_text()} are) and forwarding "
-            "to an upstream registry is off"
-        )
-    response: Response = svc.upstream.handle(pp)
-    return response
+        services().registry.require_hosted_write(pp.name)
+    from nmr.api import forward  # it builds on this module's response helpers
+
+    return forward.forwarded_route(pp)
 
 
 @bp.route("/-/package/<path:_any>", methods=["GET", "HEAD", "PUT", "POST", "DELETE"])
@@ -190,8 +190,10 @@ def package_settings(_any: str) -> Response:
     pp = split_package_path(raw_path().removeprefix("/-/package"), legacy=True)
     registry = services().registry
     if not registry.is_hosted(pp.name):
-        if request.method == "GET" and pp.rest == ("dist-tags",) and services().upstream is not None:
-            return forwarded_route(pp)
+        if request.method in ("GET", "HEAD") and pp.rest == ("dist-tags",):
+            from nmr.api import forward
+
+            return forward.forwarded_dist_tags(pp)
         registry.require_hosted_write(pp.name)
     validate_name(pp.name)
     rest = pp.rest

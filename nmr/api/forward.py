@@ -1,0 +1,131 @@
+"""Views for names this registry does not host: proxy from the upstream cache, redirect, or 404.
+
+The work is done by ``nmr.upstream.UpstreamRegistry``; these functions only shape answers the
+way the hosted views do (same headers, same ETag scheme, same tarball serving) and add a
+``Warning`` when the answer comes from a cache upstream could not refresh.
+"""
+
+from __future__ import annotations
+
+import gzip
+import typing as t
+
+from flask import Response, jsonify, redirect, request
+
+from nmr import packument as pm
+from nmr.api.helpers import base_url, body_bytes, identity, raw_path, services
+from nmr.api.packages import (
+    _packument_headers,
+    etag_matches,
+    json_bytes_response,
+    stored_tarball_response,
+    wants_abbreviated,
+)
+from nmr.errors import NotFound
+from nmr.service import GZIP_MIN_SIZE, RenderCache, Rendered, final_etag
+from nmr.upstream import STALE_WARNING
+
+if t.TYPE_CHECKING:
+    from nmr.names import PackagePath
+    from nmr.upstream import UpstreamRegistry
+
+#: Materialised forwarded packuments, apart from the hosted ones (keys could otherwise meet).
+_renders = RenderCache(max_bytes=128 * 1024**2)
+
+
+def _upstream(name: str) -> UpstreamRegistry:
+    svc = services()
+    if svc.upstream is None:
+        raise NotFound(
+            f"{name} is not hosted here ({svc.registry.hosted_scopes_text()} are) and forwarding "
+            "to an upstream registry is off"
+        )
+    identity()  # a token the auth backend rejects is a 401 here too, as on hosted names
+    upstream: UpstreamRegistry = svc.upstream
+    return upstream
+
+
+def _redirect_upstream(upstream: UpstreamRegistry) -> Response:
+    target = upstream.url_for(raw_path(), request.query_string.decode("latin-1"))
+    response: Response = redirect(target, 302)  # type: ignore[assignment]
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _mark_stale(response: Response, stale: bool) -> Response:
+    if stale:
+        response.headers["Warning"] = STALE_WARNING
+    return response
+
+
+def forwarded_route(pp: PackagePath) -> Response:
+    """Reads of a forwarded name: packument, one version, or a tarball."""
+    upstream = _upstream(pp.name)
+    if request.method not in ("GET", "HEAD"):
+        raise NotFound(f"no such route for {pp.name}: {request.method} {request.path}")
+    if upstream.mode == "redirect":
+        return _redirect_upstream(upstream)
+    rest = pp.rest
+    if not rest:
+        return _packument_response(upstream, pp.name)
+    if len(rest) == 1 and rest[0] != "-":
+        body, stale = upstream.manifest(pp.name, rest[0])
+        return _mark_stale(json_bytes_response(pm.materialize(body, base_url())), stale)
+    if len(rest) == 2 and rest[0] == "-":
+        tarball = upstream.tarball(pp.name, rest[1])
+        return _mark_stale(stored_tarball_response(tarball.key, tarball.size), tarball.stale)
+    raise NotFound(f"no such route for {pp.name}: {request.method} {request.path}")
+
+
+def forwarded_dist_tags(pp: PackagePath) -> Response:
+    """``GET /-/package/<forwarded name>/dist-tags``."""
+    upstream = _upstream(pp.name)
+    if upstream.mode == "redirect":
+        return _redirect_upstream(upstream)
+    tags, stale = upstream.dist_tags(pp.name)
+    response = jsonify(tags)
+    response.headers["Cache-Control"] = "private, no-cache"
+    return _mark_stale(response, stale)
+
+
+def _packument_response(upstream: UpstreamRegistry, name: str) -> Response:
+    abbreviated = wants_abbreviated()
+    served = upstream.packument(name, abbreviated=abbreviated)
+    template_etag = served.head.etag_abbreviated if abbreviated else served.head.etag_full
+    base = base_url()
+    etag = final_etag(template_etag, base)
+    inm = request.headers.get("If-None-Match")
+    if inm and etag_matches(inm, etag):
+        return _mark_stale(_packument_headers(Response(status=304), etag, abbreviated), served.stale)
+    key = ("\0upstream\0" + name, abbreviated, template_etag, base)
+    rendered = _renders.get(key)
+    if rendered is None:
+        body = pm.materialize(served.body, base)
+        gzipped = gzip.compress(body, 6, mtime=0) if len(body) >= GZIP_MIN_SIZE else None
+        rendered = Rendered(body=body, gzipped=gzipped, etag=etag, modified=served.head.modified)
+        _renders.put(key, rendered)
+    if rendered.gzipped is not None and request.accept_encodings["gzip"]:
+        response = Response(rendered.gzipped)
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        response = Response(rendered.body)
+    return _mark_stale(_packument_headers(response, etag, abbreviated), served.stale)
+
+
+EMPTY_BULK_REPORT: dict[str, t.Any] = {}
+
+
+def audit_response(empty: dict[str, t.Any]) -> Response:
+    """An audit endpoint: upstream's answer for the non-hosted part of the body in proxy mode, else ``empty``.
+
+    Hosted names are stripped before anything leaves (``UpstreamRegistry.audit``); when upstream
+    is off, in redirect mode (a POST cannot be redirected usefully), fails or has nothing to
+    say, the answer is the empty report: hosted packages have no advisories.
+    """
+    body = body_bytes()  # read (and, if gzip, inflate and check) the body first in every mode
+    upstream = services().upstream
+    if upstream is not None and upstream.mode == "proxy":
+        answer = upstream.audit(request.path, body)
+        if answer is not None:
+            return Response(answer, mimetype="application/json")
+    return jsonify(empty)

@@ -584,21 +584,16 @@ class UpstreamRegistry:
             digests = {algo: hashlib.new(algo) for algo in ("sha512", "sha384", "sha256", "sha1")}
             size = 0
             try:
-                # decode_content=False: the .tgz bytes exactly as published, even if upstream
-                # added a Content-Encoding; the checksum is over those bytes.
-                for chunk in response.raw.stream(_CHUNK, decode_content=False):
+                # iter_content undoes any transport Content-Encoding: the checksum is over the
+                # .tgz bytes as published, which is what clients verify too.
+                for chunk in response.iter_content(_CHUNK):
                     size += len(chunk)
                     if size > MAX_TARBALL:
                         raise UpstreamMismatch(f"the upstream tarball of {name}@{version} is larger than 2 GiB")
                     for digest in digests.values():
                         digest.update(chunk)
                     tmp.write(chunk)
-            except (requests.RequestException, OSError) as exc:
-                self._warn_once(f"{name}@{version}", "upstream tarball %s broke off: %s", info["url"], exc)
-                raise Unavailable(f"the download of {name}@{version} from upstream broke off; try again") from None
-            except Exception as exc:  # urllib3's own errors (ReadTimeout, ProtocolError) are not requests'
-                if isinstance(exc, NmrError):
-                    raise
+            except requests.RequestException as exc:
                 self._warn_once(f"{name}@{version}", "upstream tarball %s broke off: %s", info["url"], exc)
                 raise Unavailable(f"the download of {name}@{version} from upstream broke off; try again") from None
             verdict = check_integrity(digests, info["integrity"], info["shasum"])

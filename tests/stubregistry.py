@@ -9,6 +9,7 @@ packument. Audit POSTs are recorded and answered with ``audit_answer``.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import json
 import socket
@@ -26,6 +27,8 @@ class StubRegistry:
         self.packuments: dict[str, dict[str, t.Any]] = {}
         self.tarballs: dict[str, bytes] = {}  # path -> bytes
         self.corrupt: set[str] = set()  # tarball paths answered with other bytes
+        self.truncate: set[str] = set()  # tarball paths whose connection drops halfway
+        self.gzip_transport = False  # send tarballs with Content-Encoding: gzip on top
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # (method, normalised path, headers)
         self.audit_bodies: list[tuple[str, t.Any]] = []
         self.audit_answer: dict[str, t.Any] = {}
@@ -154,7 +157,20 @@ class StubRegistry:
                     data = stub.tarballs[path]
                     if path in stub.corrupt:
                         data = data[:-1] + bytes([data[-1] ^ 0xFF])
-                    self._send(200, data, {"Content-Type": "application/octet-stream"})
+                    headers = {"Content-Type": "application/octet-stream"}
+                    if stub.gzip_transport:
+                        data = gzip.compress(data)
+                        headers["Content-Encoding"] = "gzip"
+                    if path in stub.truncate:
+                        self.send_response(200)
+                        self.send_header("Content-Length", str(len(data)))
+                        self.end_headers()
+                        self.wfile.write(data[: len(data) // 2])
+                        self.wfile.flush()
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
+                    self._send(200, data, headers)
                     return
                 doc = stub.packuments.get(path[1:])
                 if doc is None:

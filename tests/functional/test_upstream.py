@@ -257,6 +257,25 @@ def test_tarball_checked_against_shasum_when_there_is_no_integrity(app, client, 
     assert client.get(path).status_code == 200
 
 
+def test_tarball_sent_with_a_transport_encoding_is_stored_as_published(app, client, stub):
+    stub.gzip_transport = True
+    path = "/leftpad/-/leftpad-1.0.0.tgz"
+    assert client.get(path).data == stub.tarballs[path]
+    (key,) = tarball_keys(app)
+    with app.extensions["nmr"].storage.open(key) as fh:
+        assert fh.read() == stub.tarballs[path]
+
+
+def test_tarball_download_broken_off_is_503_and_not_stored(app, client, stub):
+    path = "/leftpad/-/leftpad-1.0.0.tgz"
+    stub.truncate.add(path)
+    r = client.get(path)
+    assert r.status_code == 503 and "try again" in r.json["error"]
+    assert tarball_keys(app) == []
+    stub.truncate.clear()
+    assert client.get(path).data == stub.tarballs[path]
+
+
 def test_tarball_of_unknown_version_or_bad_name_is_404(client):
     assert client.get("/leftpad/-/leftpad-7.0.0.tgz").status_code == 404
     assert client.get("/leftpad/-/other-1.0.0.tgz").status_code == 404

@@ -9,6 +9,7 @@ system; a name that passes ``validate_name`` contains only ``[a-z0-9._~-]``, ``@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from urllib.parse import unquote
 
@@ -98,11 +99,13 @@ class PackagePath:
 _SLASH = re.compile(r"%2[fF]")
 
 
+@functools.lru_cache(maxsize=4096)
 def split_package_path(raw_path: str, *, legacy: bool = True) -> PackagePath:
     """Split a raw (still percent-encoded) path like ``/@scope%2fname/-/name-1.0.0.tgz``.
 
     Raises 400 for a name npm would not accept or a segment that decodes to contain ``/``.
     The name is validated with ``legacy`` rules (callers that host it check strictly).
+    Memoised: installs ask for the same few paths over and over (errors are not cached).
     """
     segments = raw_path.lstrip("/").split("/")
     first = segments[0]

@@ -277,6 +277,9 @@ class Registry:
 
     def publish(self, identity: Identity, name: str, body: dict[str, t.Any]) -> tuple[int, dict[str, t.Any]]:
         self.require_hosted_write(name)
+        if identity.anonymous:
+            # Refuse before decoding and unpacking a tarball that may be 100 MB.
+            self.auth.authorize(identity, Action.WRITE, name, None)
         request = validate_publish(name, body)
         claimed = self.auth.bind(identity, name, request.manifest)
         stored_key: str | None = None

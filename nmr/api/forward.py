@@ -7,20 +7,25 @@ way the hosted views do (same headers, same ETag scheme, same tarball serving) a
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import typing as t
 
 from flask import Response, jsonify, redirect, request
 
 from nmr import packument as pm
-from nmr.api.helpers import base_url, body_bytes, identity, raw_path, services
-from nmr.api.packages import (
-    _packument_headers,
+from nmr.api.answers import (
+    ABBREVIATED,
+    PACKUMENT_CACHE_CONTROL,
+    Answer,
+    accepts_gzip,
     etag_matches,
-    json_bytes_response,
-    stored_tarball_response,
+    http_date,
+    stored_tarball_answer,
     wants_abbreviated,
 )
+from nmr.api.helpers import base_url, body_bytes, identity, raw_path, services
+from nmr.api.packages import json_bytes_response, to_response
 from nmr.errors import NotFound
 from nmr.service import GZIP_MIN_SIZE, RenderCache, Rendered, final_etag
 from nmr.upstream import STALE_WARNING
@@ -73,7 +78,9 @@ def forwarded_route(pp: PackagePath) -> Response:
         return _mark_stale(json_bytes_response(pm.materialize(body, base_url())), stale)
     if len(rest) == 2 and rest[0] == "-":
         tarball = upstream.tarball(pp.name, rest[1])
-        return _mark_stale(stored_tarball_response(tarball.key, tarball.size), tarball.stale)
+        inm = request.headers.get("If-None-Match")
+        answer = stored_tarball_answer(services(), tarball.key, tarball.size, if_none_match=inm)
+        return _mark_stale(to_response(answer), tarball.stale)
     raise NotFound(f"no such route for {pp.name}: {request.method} {request.path}")
 
 
@@ -89,14 +96,23 @@ def forwarded_dist_tags(pp: PackagePath) -> Response:
 
 
 def _packument_response(upstream: UpstreamRegistry, name: str) -> Response:
-    abbreviated = wants_abbreviated()
+    """The same headers and validators as a hosted packument (``nmr.api.answers``), plus Warning."""
+    abbreviated = wants_abbreviated(request.headers.get("Accept"))
     served = upstream.packument(name, abbreviated=abbreviated)
     template_etag = served.head.etag_abbreviated if abbreviated else served.head.etag_full
     base = base_url()
     etag = final_etag(template_etag, base)
+    headers = [
+        ("Content-Type", ABBREVIATED if abbreviated else "application/json"),
+        ("Cache-Control", PACKUMENT_CACHE_CONTROL),
+        ("Vary", "Accept, Accept-Encoding"),
+        ("ETag", etag),
+    ]
+    if served.stale:
+        headers.append(("Warning", STALE_WARNING))
     inm = request.headers.get("If-None-Match")
     if inm and etag_matches(inm, etag):
-        return _mark_stale(_packument_headers(Response(status=304), etag, abbreviated), served.stale)
+        return to_response(Answer(304, headers))
     key = ("\0upstream\0" + name, abbreviated, template_etag, base)
     rendered = _renders.get(key)
     if rendered is None:
@@ -104,12 +120,16 @@ def _packument_response(upstream: UpstreamRegistry, name: str) -> Response:
         gzipped = gzip.compress(body, 6, mtime=0) if len(body) >= GZIP_MIN_SIZE else None
         rendered = Rendered(body=body, gzipped=gzipped, etag=etag, modified=served.head.modified)
         _renders.put(key, rendered)
-    if rendered.gzipped is not None and request.accept_encodings["gzip"]:
-        response = Response(rendered.gzipped)
-        response.headers["Content-Encoding"] = "gzip"
+    if rendered.modified:
+        with contextlib.suppress(ValueError):  # upstream's own time format; the header is optional
+            headers.append(("Last-Modified", http_date(rendered.modified)))
+    if rendered.gzipped is not None and accepts_gzip(request.headers.get("Accept-Encoding")):
+        headers.append(("Content-Encoding", "gzip"))
+        body = rendered.gzipped
     else:
-        response = Response(rendered.body)
-    return _mark_stale(_packument_headers(response, etag, abbreviated), served.stale)
+        body = rendered.body
+    headers.append(("Content-Length", str(len(body))))
+    return to_response(Answer(200, headers, body))
 
 
 EMPTY_BULK_REPORT: dict[str, t.Any] = {}

@@ -26,7 +26,7 @@ from nmr.api.answers import (
 )
 from nmr.api.helpers import base_url, body_bytes, identity, raw_path, services
 from nmr.api.packages import json_bytes_response, to_response
-from nmr.errors import NotFound
+from nmr.errors import NotFound, Unavailable
 from nmr.service import GZIP_MIN_SIZE, RenderCache, Rendered, final_etag
 from nmr.upstream import STALE_WARNING
 
@@ -45,7 +45,10 @@ def _upstream(name: str) -> UpstreamRegistry:
             f"{name} is not hosted here ({svc.registry.hosted_scopes_text()} are) and forwarding "
             "to an upstream registry is off"
         )
-    identity()  # a token the auth backend rejects is a 401 here too, as on hosted names
+    # A token the auth backend rejects is a 401 here too, as on hosted names; but forwarded
+    # packages are public, so an outage of the auth backend must not stop them.
+    with contextlib.suppress(Unavailable):
+        identity()
     upstream: UpstreamRegistry = svc.upstream
     return upstream
 

@@ -431,3 +431,30 @@ def test_integrity_helper_agrees_with_builders():
     assert check_integrity(digests, integrity_of(b"other"), hashlib.sha1(data).hexdigest()) is False
     assert check_integrity(digests, "", hashlib.sha1(data).hexdigest()) is True
     assert check_integrity(digests, "md5-abc", "") is None
+
+
+def test_forwarded_reads_with_github_auth(make_config, stub):
+    from tests.fakegithub import FakeGitHub
+
+    with FakeGitHub() as gh:
+        gh.add_user("alice", token="ghp_alice")
+        gh.add_user("bob", token="ghp_bob")
+        config = make_config(
+            auth={"type": "github", "github": {"api_url": gh.url}},
+            upstream={"url": stub.url, "mode": "proxy", "timeout": 2},
+            registry={"scopes": ["@acme"]},
+        )
+        app = create_app(config)
+        try:
+            client = app.test_client()
+            assert client.get("/leftpad").status_code == 200, "public packages need no token"
+            assert client.get("/leftpad", headers={"Authorization": "Bearer ghp_alice"}).status_code == 200
+            assert client.get("/leftpad", headers={"Authorization": "Bearer ghp_wrong"}).status_code == 401
+            gh.fail("error")
+            ok = client.get("/leftpad/-/leftpad-1.0.0.tgz", headers={"Authorization": "Bearer ghp_bob"})
+            assert ok.status_code == 200, "a GitHub outage does not stop forwarded packages"
+            hosted = client.get("/@acme%2fwidgets", headers={"Authorization": "Bearer ghp_bob"})
+            assert hosted.status_code == 503
+            assert all("Authorization" not in h for _m, _p, h in stub.requests)
+        finally:
+            app.extensions["nmr"].close()

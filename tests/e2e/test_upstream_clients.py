@@ -166,3 +166,10 @@ def test_install_through_nmr_alone_then_from_its_cache_with_upstream_down(
     install(client, js_tools, server.url, offline, tmp_path / "offline-client")
     check_installed(offline)
     assert "serving the cached copy" in server.log()
+
+    if client == "npm":  # the cache is on disk: a restarted nmr serves it with upstream still down
+        server.stop()
+        server.start()
+        again = make_project(tmp_path / "restarted", deps)
+        install(client, js_tools, server.url, again, tmp_path / "restarted-client")
+        check_installed(again)

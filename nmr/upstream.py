@@ -503,9 +503,6 @@ class UpstreamRegistry:
         head, body = stored
         return Served(head=head, body=body, stale=stale)
 
-    def etag_of(self, served: Served, abbreviated: bool) -> str:
-        return served.head.etag_abbreviated if abbreviated else served.head.etag_full
-
     def manifest(self, name: str, spec: str) -> tuple[bytes, bool]:
         """One version (by number or dist-tag), templated, and whether it is stale."""
         head, stale = self._ensure(name, need=spec)

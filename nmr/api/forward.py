@@ -135,9 +135,6 @@ def _packument_response(upstream: UpstreamRegistry, name: str) -> Response:
     return to_response(Answer(200, headers, body))
 
 
-EMPTY_BULK_REPORT: dict[str, t.Any] = {}
-
-
 def audit_response(empty: dict[str, t.Any]) -> Response:
     """An audit endpoint: upstream's answer for the non-hosted part of the body in proxy mode, else ``empty``.
 

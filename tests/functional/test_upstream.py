@@ -458,3 +458,17 @@ def test_forwarded_reads_with_github_auth(make_config, stub):
             assert all("Authorization" not in h for _m, _p, h in stub.requests)
         finally:
             app.extensions["nmr"].close()
+
+
+def test_stale_copy_when_another_fetch_holds_the_lock_too_long(make_app, stub, clock):
+    app = make_app(timeout=1)
+    client = app.test_client()
+    fresh = client.get("/leftpad").json
+    clock.now += 500
+    upstream = app.extensions["nmr"].upstream
+    lock = upstream._lock_for("leftpad")
+    with lock:  # a fetch that never ends: waiters give up after 2 * timeout + 1 s
+        r = client.get("/leftpad")
+        assert r.status_code == 200 and r.json == fresh and r.headers["Warning"].startswith("110")
+        assert client.get("/@pub%2fthing").status_code == 200, "other names are not blocked"
+    assert stub.count("/leftpad") == 1

@@ -66,6 +66,8 @@ STALE_WARNING = '110 - "Response is Stale"'
 _SAFE_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,255}")
 _HEX40 = re.compile(r"[0-9a-f]{40}")
 _CHUNK = 256 * 1024
+#: Seconds upstream's signing keys are kept before they are asked for again.
+KEYS_MAX_AGE = 3600
 #: Largest tarball nmr will download from upstream (the public registry's own limit is far below).
 MAX_TARBALL = 2 * 1024**3
 
@@ -335,6 +337,8 @@ class UpstreamRegistry:
         self.retry_after_failure = retry_after_failure
         self._failures: LRUCache[str, float] = LRUCache(maxsize=10_000)
         self._sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
+        self._keys: tuple[float, bytes | None] | None = None
+        self._keys_lock = threading.Lock()
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -610,6 +614,51 @@ class UpstreamRegistry:
             tmp.seek(0)
             self.storage.put(key, t.cast("t.BinaryIO", tmp), size)
         log.info("cached upstream tarball %s@%s (%d bytes)", name, version, size)
+
+    # -- signatures -----------------------------------------------------------------------
+
+    def signing_keys(self) -> bytes | None:
+        """Upstream's ``/-/npm/v1/keys``, kept for an hour (stale on failure); None: it has none.
+
+        Forwarded packuments keep their ``dist.signatures`` (signed over name, version and
+        integrity, none of which nmr changes), and ``npm audit signatures`` looks the keys up
+        on the registry it is configured with: nmr.
+        """
+        with self._keys_lock:
+            cached = self._keys
+        if cached is not None and 0 <= self.clock() - cached[0] < KEYS_MAX_AGE:
+            return cached[1]
+        try:
+            response = self._session().get(self.url + "/-/npm/v1/keys", timeout=self.timeout)
+        except requests.RequestException as exc:
+            response = None
+            why = str(exc)
+        if response is not None and response.status_code in (200, 404):
+            body = response.content if response.status_code == 200 else None
+            with self._keys_lock:
+                self._keys = (self.clock(), body)
+            return body
+        if response is not None:
+            why = f"HTTP {response.status_code}"
+        self._warn_once("\0keys", "upstream signing keys failed (%s)", why)
+        if cached is not None:
+            return cached[1]
+        raise Unavailable("the upstream registry cannot be reached for its signing keys; try again shortly")
+
+    def attestations(self, name: str, version: str) -> bytes:
+        """Upstream's provenance attestations of a forwarded ``name@version`` (not cached)."""
+        self._guard(name)
+        url = f"{self.url}/-/npm/v1/attestations/{quote(f'{name}@{version}', safe='@')}"
+        try:
+            response = self._session().get(url, timeout=self.timeout)
+        except requests.RequestException as exc:
+            self._warn_once("\0attestations", "upstream attestations failed: %s", exc)
+            raise Unavailable("the upstream registry cannot be reached for attestations; try again shortly") from None
+        if response.status_code == 404:
+            raise NotFound(f"no attestations for {name}@{version}")
+        if response.status_code != 200:
+            raise Unavailable(f"the upstream registry failed to send attestations (HTTP {response.status_code})")
+        return response.content
 
     # -- audit ----------------------------------------------------------------------------
 

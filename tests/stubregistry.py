@@ -30,6 +30,7 @@ class StubRegistry:
         self.truncate: set[str] = set()  # tarball paths whose connection drops halfway
         self.gzip_transport = False  # send tarballs with Content-Encoding: gzip on top
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # (method, normalised path, headers)
+        self.extra: dict[str, bytes] = {}  # other GET paths -> JSON body (keys, attestations)
         self.audit_bodies: list[tuple[str, t.Any]] = []
         self.audit_answer: dict[str, t.Any] = {}
         self.fail_status: int | None = None
@@ -152,6 +153,9 @@ class StubRegistry:
                     time.sleep(stub.delay)
                 if stub.fail_status is not None:
                     self._send(stub.fail_status, b'{"error":"stub failure"}', {"Content-Type": "application/json"})
+                    return
+                if path in stub.extra:
+                    self._send(200, stub.extra[path], {"Content-Type": "application/json"})
                     return
                 if path in stub.tarballs:
                     data = stub.tarballs[path]

@@ -10,13 +10,14 @@ import typing as t
 
 from flask import Flask
 
-from nmr.api import errors, misc, packages, users
+from nmr.api import errors, forward, misc, packages, users
 
 
 def register_blueprints(app: Flask) -> None:
     errors.register_error_handlers(app)
     app.register_blueprint(misc.bp)
     app.register_blueprint(users.bp)
+    app.register_blueprint(forward.bp)
     # Last: its catch-all routes match any path the others did not.
     app.register_blueprint(packages.bp)
 

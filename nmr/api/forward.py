@@ -11,7 +11,7 @@ import contextlib
 import gzip
 import typing as t
 
-from flask import Response, jsonify, redirect, request
+from flask import Blueprint, Response, jsonify, redirect, request
 
 from nmr import packument as pm
 from nmr.api.answers import (
@@ -26,13 +26,16 @@ from nmr.api.answers import (
 )
 from nmr.api.helpers import base_url, body_bytes, identity, raw_path, services
 from nmr.api.packages import json_bytes_response, to_response
-from nmr.errors import NotFound, Unavailable
+from nmr.errors import BadRequest, NotFound, Unavailable
+from nmr.names import split_package_path
 from nmr.service import GZIP_MIN_SIZE, RenderCache, Rendered, final_etag
 from nmr.upstream import STALE_WARNING
 
 if t.TYPE_CHECKING:
     from nmr.names import PackagePath
     from nmr.upstream import UpstreamRegistry
+
+bp = Blueprint("forward", __name__)
 
 #: Materialised forwarded packuments, apart from the hosted ones (keys could otherwise meet).
 _renders = RenderCache(max_bytes=128 * 1024**2)
@@ -149,3 +152,38 @@ def audit_response(empty: dict[str, t.Any]) -> Response:
         if answer is not None:
             return Response(answer, mimetype="application/json")
     return jsonify(empty)
+
+
+@bp.get("/-/npm/v1/keys")
+def signing_keys() -> Response:
+    """Upstream's registry signing keys (``npm audit signatures`` asks nmr for them)."""
+    upstream = services().upstream
+    if upstream is None:
+        raise NotFound("this registry has no signing keys")
+    if upstream.mode == "redirect":
+        return _redirect_upstream(upstream)
+    keys = upstream.signing_keys()
+    if keys is None:
+        raise NotFound("this registry has no signing keys")
+    response = Response(keys, mimetype="application/json")
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/-/npm/v1/attestations/<path:_spec>")
+def attestations(_spec: str) -> Response:
+    """Provenance attestations of a forwarded ``name@version``; hosted packages have none."""
+    spec = raw_path().removeprefix("/-/npm/v1/attestations/")
+    at = spec.rfind("@")
+    if at <= 0:
+        raise BadRequest("attestations are asked for as /-/npm/v1/attestations/<name>@<version>")
+    pp = split_package_path("/" + spec[:at])
+    version = spec[at + 1 :]
+    if pp.rest or services().registry.is_hosted(pp.name):
+        raise NotFound(f"no attestations for {pp.name}@{version}")
+    upstream = _upstream(pp.name)
+    if upstream.mode == "redirect":
+        return _redirect_upstream(upstream)
+    response = Response(upstream.attestations(pp.name, version), mimetype="application/json")
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response

@@ -472,3 +472,45 @@ def test_stale_copy_when_another_fetch_holds_the_lock_too_long(make_app, stub, c
         assert r.status_code == 200 and r.json == fresh and r.headers["Warning"].startswith("110")
         assert client.get("/@pub%2fthing").status_code == 200, "other names are not blocked"
     assert stub.count("/leftpad") == 1
+
+
+KEYS = {"keys": [{"keyid": "SHA256:test", "keytype": "ecdsa-sha2-nistp256", "key": "MFk", "expires": None}]}
+
+
+def test_signing_keys_come_from_upstream_and_outlive_an_outage(client, stub, clock):
+    assert client.get("/-/npm/v1/keys").status_code == 404, "upstream without keys: nmr has none either"
+    stub.extra["/-/npm/v1/keys"] = json.dumps(KEYS).encode()
+    clock.now += 3601
+    assert client.get("/-/npm/v1/keys").json == KEYS
+    assert client.get("/-/npm/v1/keys").json == KEYS
+    assert stub.count("/-/npm/v1/keys") == 2, "kept for an hour"
+    clock.now += 3601
+    stub.stop()
+    assert client.get("/-/npm/v1/keys").json == KEYS
+
+
+def test_signing_keys_without_upstream(make_app, stub):
+    stub.stop()
+    proxy = make_app()
+    assert proxy.test_client().get("/-/npm/v1/keys").status_code == 503
+    proxy.extensions["nmr"].close()
+    assert make_app(mode="off").test_client().get("/-/npm/v1/keys").status_code == 404
+
+
+def test_attestations_of_forwarded_versions_only(client, stub):
+    body = {"attestations": [{"predicateType": "https://slsa.dev/provenance/v1", "bundle": {}}]}
+    stub.extra["/-/npm/v1/attestations/@pub/thing@2.0.0"] = json.dumps(body).encode()
+    stub.extra["/-/npm/v1/attestations/@acme/secret@9.9.9"] = json.dumps(body).encode()
+    assert client.get("/-/npm/v1/attestations/@pub%2fthing@2.0.0").json == body
+    assert client.get("/-/npm/v1/attestations/@pub/thing@2.0.0").json == body
+    assert client.get("/-/npm/v1/attestations/leftpad@1.0.0").status_code == 404
+    assert client.get("/-/npm/v1/attestations/@acme%2fsecret@9.9.9").status_code == 404
+    assert client.get("/-/npm/v1/attestations/nonsense").status_code == 400
+    assert not any("acme" in p for p in stub.paths())
+
+
+def test_forwarded_packuments_keep_their_signatures(client, stub):
+    dist = stub.packuments["leftpad"]["versions"]["1.0.0"]["dist"]
+    dist["signatures"] = [{"keyid": "SHA256:test", "sig": "MEUC"}]
+    got = client.get("/leftpad").json["versions"]["1.0.0"]["dist"]
+    assert got["signatures"] == dist["signatures"] and got["integrity"] == dist["integrity"]

@@ -183,7 +183,15 @@ def make_upstream(
         return None
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"upstream URL {url!r} (from {source}) must be an http(s) URL")
+        if source == "upstream.url":
+            raise ConfigError(f"upstream.url {url!r} must be an http(s) URL")
+        log.warning(
+            "forwarding is off: the registry %r named by %s is not an http(s) URL; set upstream.url "
+            "(or NMR_UPSTREAM__URL) to the registry that should serve names this registry does not host",
+            url,
+            source,
+        )
+        return None
     log.info("forwarding names this registry does not host to %s (from %s, mode %s)", url, source, mode)
     return UpstreamRegistry(
         url,

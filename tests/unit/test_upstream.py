@@ -84,9 +84,10 @@ def test_default_upstream_comes_from_npm_configuration(home):
     assert upstream is not None and upstream.url == B.rstrip("/") and upstream.mode == "redirect"
     off = load_config(environ={}, overrides={"upstream": {"url": B, "mode": "off"}})
     assert make_upstream(off, None, None, lambda n: False) is None  # type: ignore[arg-type]
-    bad = load_config(environ={}, overrides={"upstream": {"url": "ftp://x"}})
-    with pytest.raises(ConfigError):
-        make_upstream(bad, None, None, lambda n: False)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"upstream\.url"):
+        load_config(environ={}, overrides={"upstream": {"url": "ftp://x"}})
+    # A default that is no http(s) URL turns forwarding off (and says so) rather than stopping nmr.
+    assert make_upstream(config, None, None, lambda n: False, environ={"NPM_CONFIG_REGISTRY": "file:///x"}) is None  # type: ignore[arg-type]
 
 
 def test_record_templates_tarball_urls_and_derives_abbreviated():

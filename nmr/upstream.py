@@ -66,6 +66,8 @@ STALE_WARNING = '110 - "Response is Stale"'
 _SAFE_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,255}")
 _HEX40 = re.compile(r"[0-9a-f]{40}")
 _CHUNK = 256 * 1024
+#: A fresh packument that lacks a requested version is refetched only if at least this old.
+MISS_REFETCH_FLOOR = 2.0
 #: Seconds upstream's signing keys are kept before they are asked for again.
 KEYS_MAX_AGE = 3600
 #: Largest tarball nmr will download from upstream (the public registry's own limit is far below).
@@ -447,12 +449,16 @@ class UpstreamRegistry:
         """A cache head for ``name`` that is fresh (refetching if needed), or stale when upstream fails.
 
         ``need``: a version or dist-tag the caller wants; a fresh entry without it is refetched
-        at once. Returns ``(head, stale)``; raises ``Unavailable`` with nothing usable cached.
+        at once, unless it was fetched less than ``MISS_REFETCH_FLOOR`` seconds ago (so requests
+        for versions that do not exist cannot make nmr hammer upstream). Returns
+        ``(head, stale)``; raises ``Unavailable`` with nothing usable cached.
         """
         self._guard(name)
         head = self.metadata.upstream_head(name)
         if head is not None and self._fresh(head) and (need is None or not head.found or self._has(name, head, need)):
             return head, False
+        if head is not None and self._fresh(head) and self.clock() - head.fetched_at < MISS_REFETCH_FLOOR:
+            return head, False  # fetched moments ago, and the version is not there
         started = self.clock()
         lock = self._lock_for(name)
         if not lock.acquire(timeout=2 * self.timeout + 1):

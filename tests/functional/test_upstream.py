@@ -206,17 +206,24 @@ def test_one_version_and_dist_tags_of_a_forwarded_name(client):
     assert client.get("/-/package/@pub%2fthing/dist-tags").json == {"latest": "2.0.0"}
 
 
-def test_missing_version_refetches_at_once(client, stub):
+def test_missing_version_refetches_at_once(client, stub, clock):
     client.get("/leftpad")
     stub.add("leftpad", "1.1.0")
+    clock.now += 3
     # Fresh cache, but it lacks 1.1.0: a tarball or version request refetches instead of 404.
     r = client.get("/leftpad/-/leftpad-1.1.0.tgz")
     assert r.status_code == 200 and r.data == stub.tarballs["/leftpad/-/leftpad-1.1.0.tgz"]
     assert stub.count("/leftpad") == 2
     stub.add("leftpad", "1.2.0", tag="next")
+    clock.now += 3
     assert client.get("/leftpad/next").json["version"] == "1.2.0"
     assert stub.count("/leftpad") == 3
+    clock.now += 3
     assert client.get("/leftpad/9.9.9").status_code == 404
+    assert stub.count("/leftpad") == 4
+    # Within two seconds of a fetch, more misses do not go upstream again.
+    for _ in range(5):
+        assert client.get("/leftpad/-/leftpad-9.9.9.tgz").status_code == 404
     assert stub.count("/leftpad") == 4
 
 

@@ -19,6 +19,7 @@ from nmr.metrics import NULL_METRICS, Metrics
 from nmr.observe import RequestObserver
 from nmr.service import Registry
 from nmr.storage import MeteredStorage, TarballStorage, make_storage
+from nmr.upstream import UpstreamRegistry, make_upstream
 
 if t.TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -36,9 +37,11 @@ class Services:
     storage: TarballStorage
     auth: Authenticator
     metrics: Metrics = NULL_METRICS  # the app's registry; NULL_METRICS when metrics.enabled is false
-    upstream: t.Any = None  # nmr.upstream.Upstream when forwarding is on
+    upstream: UpstreamRegistry | None = None  # None when forwarding is off
 
     def close(self) -> None:
+        if self.upstream is not None:
+            self.upstream.close()
         for part in (self.auth, self.storage, self.metadata):
             part.close()
 
@@ -76,8 +79,17 @@ def create_app(config: Config | None = None, overrides: dict[str, t.Any] | None 
     for backend in (metadata, backend_storage, storage, auth):
         backend.metrics = metrics
     registry = Registry(config, metadata, storage, auth)
+    upstream = make_upstream(config, metadata, storage, registry.is_hosted)
+    if upstream is not None:
+        upstream.metrics = metrics
     services = Services(
-        config=config, registry=registry, metadata=metadata, storage=storage, auth=auth, metrics=metrics
+        config=config,
+        registry=registry,
+        metadata=metadata,
+        storage=storage,
+        auth=auth,
+        metrics=metrics,
+        upstream=upstream,
     )
     app.extensions["nmr"] = services
 
@@ -120,10 +132,12 @@ def describe_backends(config: Config, services: Services) -> dict[str, str]:
     else:
         storage_text = f"local ({os.path.abspath(config.get('storage.local.path'))})"
     mode = config.get("upstream.mode")
-    if mode == "off":
+    if services.upstream is not None:
+        upstream_text = f"{mode} {safe_url(services.upstream.url)}"
+    elif mode == "off":
         upstream_text = "off (names outside the hosted scopes answer 404)"
     else:
-        upstream_text = f"{mode} {safe_url(config.get('upstream.url')) or '(the npm configuration of this machine)'}"
+        upstream_text = "off: no upstream.url and no registry in this machine's npm configuration"
     auth_kind = config.get("auth.type")
     auth_text = f"github ({safe_url(config.get('auth.github.api_url'))})" if auth_kind == "github" else auth_kind
     return {

@@ -222,6 +222,9 @@ def _validate(data: dict[str, t.Any]) -> None:
         raise ConfigError(f"server.public_url {public_url!r} must be an http(s) URL")
     if data["storage"]["type"] == "s3" and not data["storage"]["s3"]["bucket"]:
         raise ConfigError("storage.type is 's3' but storage.s3.bucket is empty: name the bucket")
+    upstream_url = data["upstream"]["url"]
+    if upstream_url and not re.fullmatch(r"https?://[^\s\"'<>\\]+", upstream_url):
+        raise ConfigError(f"upstream.url {upstream_url!r} must be an http(s) URL")
     if data["server"]["threads"] < 1:
         raise ConfigError("server.threads must be at least 1")
     for key in ("timeout", "graceful_timeout", "read_timeout", "keepalive"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import gzip
 import hashlib
 import io
 import json
@@ -24,7 +25,8 @@ def make_tarball(
     for path, data in (files or {"index.js": b"module.exports = 42;\n"}).items():
         entries[f"package/{path}"] = data
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+    # mtime=0 in the gzip header: the same arguments give the same bytes, whatever the clock says.
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tf:
         for path, data in entries.items():
             info = tarfile.TarInfo(path)
             info.size = len(data)

@@ -25,6 +25,8 @@ def make_config(tmp_path: t.Any) -> t.Callable[..., Config]:
             "auth": {"type": "none"},
             "metadata": {"leveldb": {"path": str(tmp_path / "db")}},
             "storage": {"local": {"path": str(tmp_path / "storage")}},
+            # Tests never reach a registry this machine's npm configuration may name.
+            "upstream": {"mode": "off"},
         }
         for section, values in sections.items():
             merged = dict(overrides.get(section, {}))

@@ -10,7 +10,7 @@ import typing as t
 
 from flask import Flask
 
-from nmr.api import errors, health, misc, packages, users
+from nmr.api import errors, forward, health, misc, packages, users
 
 
 def register_blueprints(app: Flask) -> None:
@@ -18,6 +18,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(misc.bp)
     app.register_blueprint(users.bp)
+    app.register_blueprint(forward.bp)
     # Last: its catch-all routes match any path the others did not.
     app.register_blueprint(packages.bp)
 

@@ -16,8 +16,6 @@ from datetime import datetime
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
-from nmr.errors import StorageNotFound
-
 if t.TYPE_CHECKING:
     from nmr.app import Services
     from nmr.auth import Identity
@@ -135,18 +133,20 @@ def tarball_answer(
     services: Services, identity: Identity, name: str, filename: str, *, if_none_match: str | None
 ) -> Answer:
     entry = services.registry.tarball(identity, name, filename)
-    url = services.storage.redirect_url(entry.key)
+    return stored_tarball_answer(services, entry.key, entry.size, if_none_match=if_none_match)
+
+
+def stored_tarball_answer(services: Services, key: str, size: int, *, if_none_match: str | None) -> Answer:
+    """Serve a stored tarball (hosted, or forwarded and cached): redirect, sendfile or stream."""
+    url = services.storage.redirect_url(key)
     if url:
         return Answer(302, [("Location", url), ("Cache-Control", "private, no-store"), ("Content-Length", "0")])
-    etag = '"' + entry.key.rsplit("-", 1)[-1].removesuffix(".tgz") + '"'
+    etag = '"' + key.rsplit("-", 1)[-1].removesuffix(".tgz") + '"'
     headers = [("ETag", etag), ("Cache-Control", TARBALL_CACHE_CONTROL)]
     if if_none_match and etag_matches(if_none_match, etag):
         return Answer(304, headers)
-    headers += [("Content-Type", "application/octet-stream"), ("Content-Length", str(entry.size))]
-    path = services.storage.local_path(entry.key)
+    headers += [("Content-Type", "application/octet-stream"), ("Content-Length", str(size))]
+    path = services.storage.local_path(key)
     if path is not None:
         return Answer(200, headers, path=path)
-    try:
-        return Answer(200, headers, stream=services.storage.open(entry.key))
-    except StorageNotFound:
-        raise
+    return Answer(200, headers, stream=services.storage.open(key))

@@ -7,7 +7,7 @@ import typing as t
 
 from flask import Blueprint, Response, jsonify, request
 
-from nmr.api.helpers import base_url, body_bytes, identity, services
+from nmr.api.helpers import base_url, identity, services
 from nmr.errors import BadRequest
 
 bp = Blueprint("misc", __name__)
@@ -67,23 +67,17 @@ EMPTY_NPM6_REPORT = {
 
 @bp.post("/-/npm/v1/security/advisories/bulk")
 def audit_bulk() -> Response:
-    body_bytes()  # read (and, if gzip, check) the body; hosted packages have no advisories
-    upstream = services().upstream
-    if upstream is not None:
-        forwarded: Response = upstream.audit(request.path)
-        return forwarded
-    return jsonify({})
+    from nmr.api.forward import audit_response
+
+    return audit_response({})
 
 
 @bp.post("/-/npm/v1/security/audits")
 @bp.post("/-/npm/v1/security/audits/quick")
 def audit_quick() -> Response:
-    body_bytes()
-    upstream = services().upstream
-    if upstream is not None:
-        forwarded: Response = upstream.audit(request.path)
-        return forwarded
-    return jsonify(EMPTY_NPM6_REPORT)
+    from nmr.api.forward import audit_response
+
+    return audit_response(EMPTY_NPM6_REPORT)
 
 
 @bp.get("/-/_view/starredByUser")

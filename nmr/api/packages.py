@@ -117,17 +117,12 @@ def hosted_route(pp: PackagePath) -> Response:
 
 
 def forwarded_route(pp: PackagePath) -> Response:
-    """A name this registry does not host: forwarded upstream, or refused for writes."""
-    svc = services()
+    """A name this registry does not host: forwarded upstream (``nmr.api.forward``), or refused for writes."""
     if request.method in _WRITE_METHODS:
-        svc.registry.require_hosted_write(pp.name)
-    if svc.upstream is None:
-        raise NotFound(
-            f"{pp.name} is not hosted here ({svc.registry.hosted_scopes_text()} are) and forwarding "
-            "to an upstream registry is off"
-        )
-    response: Response = svc.upstream.handle(pp)
-    return response
+        services().registry.require_hosted_write(pp.name)
+    from nmr.api import forward  # it builds on this module's response helpers
+
+    return forward.forwarded_route(pp)
 
 
 @bp.route("/-/package/<path:_any>", methods=["GET", "HEAD", "PUT", "POST", "DELETE"])
@@ -135,8 +130,10 @@ def package_settings(_any: str) -> Response:
     pp = split_package_path(raw_path().removeprefix("/-/package"), legacy=True)
     registry = services().registry
     if not registry.is_hosted(pp.name):
-        if request.method == "GET" and pp.rest == ("dist-tags",) and services().upstream is not None:
-            return forwarded_route(pp)
+        if request.method in ("GET", "HEAD") and pp.rest == ("dist-tags",):
+            from nmr.api import forward
+
+            return forward.forwarded_dist_tags(pp)
         registry.require_hosted_write(pp.name)
     validate_name(pp.name)
     rest = pp.rest

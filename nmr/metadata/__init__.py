@@ -58,6 +58,33 @@ class PackageRecord:
     summary: bytes | None  # search summary (JSON), None when nothing is published
 
 
+@dataclasses.dataclass(frozen=True)
+class UpstreamHead:
+    """What nmr knows of a forwarded package's upstream packument, without its bodies."""
+
+    fetched_at: float  # time.time() of the last answer from upstream (a 200, 304 or 404)
+    found: bool  # False: upstream answered 404 (a negative entry, no bodies)
+    validator: str = ""  # upstream's ETag, sent back as If-None-Match
+    etag_full: str = ""  # ETags of the stored bodies (templated, see nmr.packument)
+    etag_abbreviated: str = ""
+    modified: str = ""  # ISO-8601 ``time.modified`` of the packument
+
+
+@dataclasses.dataclass(frozen=True)
+class UpstreamRecord:
+    """A cached upstream packument, written as a unit (see ``nmr.upstream``)."""
+
+    name: str
+    head: UpstreamHead
+    full: bytes  # full packument, tarball URLs templated to nmr's base
+    abbreviated: bytes  # derived from the full one
+    index: bytes  # JSON {"dist-tags": {...}, "versions": {version: {url, integrity, shasum}}}
+
+
+#: Parts of an ``UpstreamRecord`` that ``MetadataStore.upstream_body`` returns.
+UPSTREAM_PARTS = ("full", "abbreviated", "index")
+
+
 class MetadataStore(abc.ABC):
     """Per-package records with compare-and-swap. Thread-safe."""
 
@@ -87,6 +114,24 @@ class MetadataStore(abc.ABC):
         Returns False, changing nothing, when another writer got there first. All parts of the
         record become visible together.
         """
+
+    # -- the cache of forwarded (upstream) packuments: a namespace apart from hosted packages --
+
+    @abc.abstractmethod
+    def upstream_head(self, name: str) -> UpstreamHead | None:
+        """The cache head of forwarded ``name``, or None if it was never fetched."""
+
+    @abc.abstractmethod
+    def upstream_body(self, name: str, part: str) -> tuple[UpstreamHead, bytes] | None:
+        """The head and one part (``UPSTREAM_PARTS``) of the cached entry, read consistently."""
+
+    @abc.abstractmethod
+    def put_upstream(self, record: UpstreamRecord) -> None:
+        """Replace the cached entry of ``record.name``; all parts become visible together."""
+
+    @abc.abstractmethod
+    def touch_upstream(self, name: str, fetched_at: float) -> None:
+        """Mark the cached entry revalidated at ``fetched_at`` (upstream answered 304)."""
 
     @abc.abstractmethod
     def summaries(self) -> Iterator[tuple[str, bytes]]:

@@ -7,10 +7,18 @@ Layout, one key family per prefix, every family written together in one atomic b
     f:<name>, a:<name>     full and abbreviated packument bodies (precomputed)
     t:<name>\\0<version>    tarball entry (JSON)
     s:<name>               search summary (JSON)
+
+Forwarded packages cached from upstream (``nmr.upstream``) live apart, under ``u``, so a
+hosted name and a forwarded one can never read each other's data:
+
+    uh:<name>              cache head: fetched_at, upstream ETag, our ETags (JSON)
+    uf:<name>, ua:<name>   full and abbreviated packument bodies (templated)
+    ui:<name>              index: dist-tags and version -> upstream tarball URL, integrity, shasum
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -20,7 +28,7 @@ import weakref
 import plyvel
 
 from nmr.errors import Unavailable
-from nmr.metadata import MetadataStore, PackageHead, PackageRecord, TarballEntry
+from nmr.metadata import MetadataStore, PackageHead, PackageRecord, TarballEntry, UpstreamHead, UpstreamRecord
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -105,6 +113,35 @@ class LevelDBMetadataStore(MetadataStore):
                 # The head goes last in the batch; the batch is atomic, so order is for readers only.
                 batch.put(self._k(b"h:", name), json.dumps(record.head.__dict__).encode())
             return True
+
+    _UPSTREAM_PREFIX: t.ClassVar[dict[str, bytes]] = {"full": b"uf:", "abbreviated": b"ua:", "index": b"ui:"}
+
+    def upstream_head(self, name: str) -> UpstreamHead | None:
+        raw = self._db.get(self._k(b"uh:", name))
+        return UpstreamHead(**json.loads(raw)) if raw is not None else None
+
+    def upstream_body(self, name: str, part: str) -> tuple[UpstreamHead, bytes] | None:
+        with self._db.snapshot() as snap:
+            raw = snap.get(self._k(b"uh:", name))
+            body = snap.get(self._k(self._UPSTREAM_PREFIX[part], name))
+        if raw is None or body is None:
+            return None
+        return UpstreamHead(**json.loads(raw)), body
+
+    def put_upstream(self, record: UpstreamRecord) -> None:
+        name = record.name
+        with self._lock_for("\0upstream\0" + name), self._db.write_batch(transaction=True) as batch:
+            for part, body in (("full", record.full), ("abbreviated", record.abbreviated), ("index", record.index)):
+                batch.put(self._k(self._UPSTREAM_PREFIX[part], name), body)
+            batch.put(self._k(b"uh:", name), json.dumps(record.head.__dict__).encode())
+
+    def touch_upstream(self, name: str, fetched_at: float) -> None:
+        with self._lock_for("\0upstream\0" + name):
+            head = self.upstream_head(name)
+            if head is None:
+                return
+            fresh = dataclasses.replace(head, fetched_at=max(head.fetched_at, fetched_at))
+            self._db.put(self._k(b"uh:", name), json.dumps(fresh.__dict__).encode())
 
     def summaries(self) -> Iterator[tuple[str, bytes]]:
         with self._db.snapshot() as snap:

@@ -217,6 +217,8 @@ def test_startup_log_never_prints_s3_secrets(make_config, caplog):
     )
 
     class FakeServices:
+        upstream = None
+
         class registry:
             @staticmethod
             def hosted_scopes_text() -> str:
@@ -235,6 +237,9 @@ def test_startup_log_strips_credentials_from_configured_urls(make_config):
     config = make_config(upstream={"mode": "proxy", "url": "https://bot:s3cret@npm.example.com/?t=t0ken-in-query"})
 
     class FakeServices:
+        class upstream:
+            url = "https://bot:s3cret@npm.example.com/?t=t0ken-in-query"
+
         class registry:
             @staticmethod
             def hosted_scopes_text() -> str:

@@ -94,26 +94,31 @@ def mirror(
     return counts
 
 
-def start_nginx(
+def build_mirror(
     workdir: Path, source: str, token: str, names: t.Sequence[str]
-) -> tuple[Server, str]:
-    """Mirror ``names`` from ``source`` and serve them with nginx: (server, base URL)."""
+) -> tuple[Path, int, str]:
+    """Mirror ``names`` from ``source`` (which must be running) for nginx: (root, port, URL)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     root = workdir / "nginx"
     for sub in ("tmp", "meta", "tarballs"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     mirror(source, token, names, root, url)
+    return root, port, url
+
+
+def serve(root: Path, port: int, probe_path: str) -> Server:
+    """Start nginx on the mirror in ``root`` and wait until ``probe_path`` answers 200."""
     # As root, nginx workers would drop to "nobody", who cannot enter our 0700 temp dirs.
     user = "user root;" if os.geteuid() == 0 else ""
     conf = root / "nginx.conf"
     conf.write_text(CONFIG.format(prefix=root, root=root, port=port, user=user))
     nginx = which("nginx") or "nginx"
     cmd = [nginx, "-p", str(root), "-c", str(conf), "-g", "daemon off;"]
-    server = Server("nginx", cmd, workdir / "nginx.log")
+    server = Server("nginx", cmd, root / "nginx.log")
     try:
-        server.wait_http(f"{url}/{escape_name(names[0])}", 30, ok=lambda s: s == 200)
+        server.wait_http(f"http://127.0.0.1:{port}{probe_path}", 30, ok=lambda s: s == 200)
     except BaseException:
         server.stop()
         raise
-    return server, url
+    return server

@@ -144,22 +144,22 @@ class RssSampler(threading.Thread):
         self.interval = interval
         self.phase = "start"
         self.peaks: dict[str, int] = {}
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def sample(self) -> int:
         return sum(rss_kib(p) for p in process_tree(self.root))
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             kib = self.sample()
             phase = self.phase
             if kib > self.peaks.get(phase, 0):
                 self.peaks[phase] = kib
-            self._stop.wait(self.interval)
+            self._halt.wait(self.interval)
 
     def stop(self) -> dict[str, float]:
         """Stop sampling; return the peaks in MiB per phase and overall (``peak``)."""
-        self._stop.set()
+        self._halt.set()
         self.join(5)
         out = {k: round(v / 1024, 1) for k, v in self.peaks.items()}
         out["peak"] = max(out.values(), default=0.0)

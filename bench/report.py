@@ -1,0 +1,105 @@
+"""Turn the JSON results into the one table people read."""
+
+from __future__ import annotations
+
+import typing as t
+
+RATIO_NOTE = (
+    "ratio = nmr / Verdaccio. Higher is better for req/s and versions/s; "
+    "lower is better for ms, s and MiB."
+)
+
+
+HTTP_KINDS = ("packument_full", "packument_abbreviated", "tarball", "packument_1000_versions")
+
+
+def _get(doc: dict[str, t.Any] | None, *keys: str) -> t.Any:
+    node: t.Any = doc
+    for key in keys:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _fmt(value: t.Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        if value >= 100:
+            return f"{value:,.0f}"
+        return f"{value:.2f}" if value < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def rows(results: dict[str, t.Any]) -> list[tuple[str, t.Any, t.Any]]:
+    """(figure, nmr value, Verdaccio value) for each line of the table."""
+    nmr = results.get("registries", {}).get("nmr")
+    ver = results.get("registries", {}).get("verdaccio")
+    ds = results.get("dataset", {})
+    out: list[tuple[str, t.Any, t.Any]] = []
+
+    def add(label: str, *keys: str) -> None:
+        out.append((label, _get(nmr, *keys), _get(ver, *keys)))
+
+    threads = _get(results, "settings", "seed_threads")
+    add(f"publish throughput, versions/s ({threads} threads)", "seed", "versions_per_s")
+    if ds.get("many_versions"):
+        add(f"publish {ds['many_versions']} versions of one package, versions/s",
+            "seed", "many_versions_per_s")  # fmt: skip
+    http = [
+        ("packument_full", "full packument"),
+        ("packument_abbreviated", "abbreviated packument"),
+        ("tarball", "tarball"),
+        ("packument_1000_versions", f"{ds.get('many_versions', 1000)}-version packument"),
+    ]
+    for key, label in http:
+        if key == "packument_1000_versions" and not ds.get("many_versions"):
+            continue
+        add(f"{label}, req/s", "http", key, "rps")
+        add(f"{label}, p50 ms", "http", key, "p50_ms")
+        add(f"{label}, p99 ms", "http", key, "p99_ms")
+    runs = _get(results, "settings", "install_runs")
+    add(f"cold npm install of {ds.get('packages')} packages, s (median of {runs})",
+        "install", "median_s")  # fmt: skip
+    add("peak RSS under load, MiB", "peak_rss_under_load_mib")
+    return out
+
+
+def render_table(results: dict[str, t.Any]) -> str:
+    lines = [("figure", "nmr", "Verdaccio", "ratio")]
+    for label, a, b in rows(results):
+        ratio = (
+            f"{a / b:.2f}x"
+            if isinstance(a, int | float) and isinstance(b, int | float) and b
+            else ""
+        )
+        lines.append((label, _fmt(a), _fmt(b), ratio))
+        if label.startswith("cold npm install"):
+            floor = _get(results, "floor", "install", "median_s")
+            if floor:
+                rel = [
+                    f"{v / floor:.2f}x floor" if isinstance(v, int | float) else "" for v in (a, b)
+                ]
+                lines.append((f"  floor: nginx static files, {floor:.2f} s", *rel, ""))
+    widths = [max(len(row[i]) for row in lines) for i in range(4)]
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        return "| " + " | ".join(cells) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    text = [line(lines[0]), rule, *(line(row) for row in lines[1:])]
+    notes = [RATIO_NOTE]
+    for name, doc in results.get("registries", {}).items():
+        if isinstance(doc, dict) and doc.get("error"):
+            notes.append(f"{name} failed: {doc['error'].splitlines()[0][:200]}")
+        errors = sum(_get(doc, "http", k, "errors") or 0 for k in HTTP_KINDS)
+        if errors:
+            notes.append(f"{name}: {errors} wrk requests failed or were not 2xx/3xx: see the JSON")
+        if _get(doc, "info", "auth") == "none":
+            notes.append(f"{name} ran with auth.type = none (no token checks)")
+    notes.extend(results.get("notes", []))
+    return "\n".join([*text, "", *notes])

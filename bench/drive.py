@@ -8,6 +8,7 @@ Registry-agnostic: it speaks only the npm protocol. Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -23,25 +24,16 @@ from bench.tarball import escape_name
 ABBREVIATED = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"
 
 
-@t.final
+@dataclasses.dataclass
 class Settings:
     """How hard and how long to measure (defaults: the full-size run)."""
 
-    def __init__(
-        self,
-        duration: float = 10,
-        warmup: float = 2,
-        connections: int = 32,
-        threads: int = 2,
-        install_runs: int = 3,
-        seed_threads: int = 8,
-    ) -> None:
-        self.duration = duration
-        self.warmup = warmup
-        self.connections = connections
-        self.threads = threads
-        self.install_runs = install_runs
-        self.seed_threads = seed_threads
+    duration: float = 10
+    warmup: float = 2
+    connections: int = 32
+    threads: int = 2
+    install_runs: int = 3
+    seed_threads: int = 8
 
 
 def npm_headers(token: str) -> dict[str, str]:
@@ -63,7 +55,9 @@ def probe(url: str, token: str, dataset: seed.Dataset) -> dict[str, t.Any]:
     s.headers.update(npm_headers(token))
     tarball_paths: list[str] = []
     for name in dataset.names:
-        resp = s.get(f"{url}/{escape_name(name)}", headers={"Accept": "application/json"})
+        resp = s.get(
+            f"{url}/{escape_name(name)}", headers={"Accept": "application/json"}, timeout=60
+        )
         if resp.status_code != 200:
             raise RuntimeError(f"GET {name} -> {resp.status_code}: {resp.text[:200]}")
         for manifest in resp.json()["versions"].values():
@@ -77,7 +71,7 @@ def probe(url: str, token: str, dataset: seed.Dataset) -> dict[str, t.Any]:
         samples["packument_1000_versions"] = (f"/{escape_name(seed.MANY_NAME)}", "application/json")
     shapes = {}
     for kind, (path, accept) in samples.items():
-        resp = s.get(url + path, headers={"Accept": accept}, stream=True)
+        resp = s.get(url + path, headers={"Accept": accept}, stream=True, timeout=60)
         raw = resp.raw.read(decode_content=False)
         if resp.status_code != 200:
             raise RuntimeError(f"GET {path} ({kind}) -> {resp.status_code}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, t.Any] = {
         "started": started.isoformat(timespec="seconds"),
         "machine": machine_info(),
-        "settings": vars(settings),
+        "settings": dataclasses.asdict(settings),
         "dataset": dataset.describe(),
         "registries": {},
     }

@@ -102,4 +102,16 @@ def render_table(results: dict[str, t.Any]) -> str:
         if _get(doc, "info", "auth") == "none":
             notes.append(f"{name} ran with auth.type = none (no token checks)")
     notes.extend(results.get("notes", []))
-    return "\n".join([*text, "", *notes])
+    return "\n".join([headline(results), "", *text, "", *notes])
+
+
+def headline(results: dict[str, t.Any]) -> str:
+    """One line saying what was compared, with what data and load, on what machine."""
+    ds, st, mc = (results.get(k, {}) for k in ("dataset", "settings", "machine"))
+    version = _get(results, "registries", "verdaccio", "info", "version") or "?"
+    return (
+        f"nmr {mc.get('commit', '?')} vs Verdaccio {version}: {ds.get('packages')} packages x "
+        f"{ds.get('versions_per_package')} versions (~{ds.get('tarball_bytes_avg', 0) // 1024} KB "
+        f"tarballs); wrk {st.get('threads')} threads, {st.get('connections')} connections, "
+        f"{st.get('duration')} s; {mc.get('cpus')} CPUs ({mc.get('cpu')}), node {mc.get('node')}"
+    )

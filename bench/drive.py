@@ -21,6 +21,7 @@ import requests
 from bench import install, seed, wrk
 from bench.tarball import escape_name
 
+HTTP_KINDS = ("packument_full", "packument_abbreviated", "tarball", "packument_1000_versions")
 ABBREVIATED = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"
 
 
@@ -86,8 +87,9 @@ def probe(url: str, token: str, dataset: seed.Dataset) -> dict[str, t.Any]:
 def measure_http(
     url: str, token: str, dataset: seed.Dataset, tarball_paths: list[str], workdir: Path,
     settings: Settings, on_phase: t.Callable[[str], None] = lambda _: None,
+    kinds: t.Container[str] = HTTP_KINDS,
 ) -> dict[str, t.Any]:  # fmt: skip
-    """wrk at fixed concurrency on each read endpoint, rotating across package names."""
+    """wrk at fixed concurrency on each read endpoint (``kinds``), rotating across names."""
     packuments = [f"/{escape_name(n)}" for n in dataset.names]
     phases: list[tuple[str, list[str], str]] = [
         ("packument_full", packuments, "application/json"),
@@ -98,8 +100,11 @@ def measure_http(
         phases.append(
             ("packument_1000_versions", [f"/{escape_name(seed.MANY_NAME)}"], "application/json")
         )
+    workdir.mkdir(parents=True, exist_ok=True)
     results = {}
     for name, paths, accept in phases:
+        if name not in kinds:
+            continue
         on_phase(name)
         headers = npm_headers(token) | {"Accept": accept}
         script = workdir / f"wrk-{name}.lua"

@@ -6,6 +6,7 @@ nginx, and stored pre-gzipped next to the tarballs, so nginx only copies files.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -59,12 +60,15 @@ http {{
 
 def mirror(
     source: str, token: str, names: t.Sequence[str], root: Path, nginx_url: str
-) -> dict[str, int]:
-    """Copy the full packuments of ``names`` and their tarballs from ``source`` into ``root``."""
+) -> list[str]:
+    """Copy the full packuments of ``names`` and their tarballs into ``root``.
+
+    Returns the tarball paths (the same on nginx as on ``source``).
+    """
     source = source.rstrip("/")
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
-    counts = {"packuments": 0, "tarballs": 0}
+    tarballs: list[str] = []
 
     def one(name: str) -> None:
         resp = session.get(
@@ -81,30 +85,36 @@ def mirror(
             tgz.raise_for_status()
             dest.write_bytes(tgz.content)
             dist["tarball"] = nginx_url.rstrip("/") + path
-            counts["tarballs"] += 1
+            tarballs.append(path)
         body = json.dumps(doc).encode()
         meta = root / "meta" / f"{name}.json"
         meta.parent.mkdir(parents=True, exist_ok=True)
         meta.write_bytes(body)
         Path(f"{meta}.gz").write_bytes(gzip.compress(body, 6))
-        counts["packuments"] += 1
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(one, names))
-    return counts
+    return tarballs
 
 
-def build_mirror(
-    workdir: Path, source: str, token: str, names: t.Sequence[str]
-) -> tuple[Path, int, str]:
-    """Mirror ``names`` from ``source`` (which must be running) for nginx: (root, port, URL)."""
+@dataclasses.dataclass
+class Mirror:
+    """A static copy of a registry's packuments and tarballs, ready for nginx."""
+
+    root: Path
+    port: int
+    url: str
+    tarball_paths: list[str]
+
+
+def build_mirror(workdir: Path, source: str, token: str, names: t.Sequence[str]) -> Mirror:
+    """Mirror ``names`` from ``source`` (which must be running) for nginx on a free port."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     root = workdir / "nginx"
     for sub in ("tmp", "meta", "tarballs"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    mirror(source, token, names, root, url)
-    return root, port, url
+    return Mirror(root, port, url, mirror(source, token, names, root, url))
 
 
 def serve(root: Path, port: int, probe_path: str) -> Server:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import typing as t
 
+from bench import drive
+
 RATIO_NOTE = (
     "ratio = nmr / Verdaccio. Higher is better for req/s and versions/s; "
     "lower is better for ms, s and MiB."
 )
-
-
-HTTP_KINDS = ("packument_full", "packument_abbreviated", "tarball", "packument_1000_versions")
 
 
 def _get(doc: dict[str, t.Any] | None, *keys: str) -> t.Any:
@@ -32,15 +31,21 @@ def _fmt(value: t.Any) -> str:
     return str(value)
 
 
-def rows(results: dict[str, t.Any]) -> list[tuple[str, t.Any, t.Any]]:
-    """(figure, nmr value, Verdaccio value) for each line of the table."""
+def _ratio(a: t.Any, b: t.Any) -> str:
+    if isinstance(a, int | float) and isinstance(b, int | float) and b:
+        return f"{a / b:.2f}x"
+    return ""
+
+
+def rows(results: dict[str, t.Any]) -> list[tuple[str, t.Any, t.Any, tuple[str, ...]]]:
+    """(figure, nmr value, Verdaccio value, keys of the nginx floor or ()) for each line."""
     nmr = results.get("registries", {}).get("nmr")
     ver = results.get("registries", {}).get("verdaccio")
     ds = results.get("dataset", {})
-    out: list[tuple[str, t.Any, t.Any]] = []
+    out: list[tuple[str, t.Any, t.Any, tuple[str, ...]]] = []
 
-    def add(label: str, *keys: str) -> None:
-        out.append((label, _get(nmr, *keys), _get(ver, *keys)))
+    def add(label: str, *keys: str, floor: bool = False) -> None:
+        out.append((label, _get(nmr, *keys), _get(ver, *keys), keys if floor else ()))
 
     threads = _get(results, "settings", "seed_threads")
     add(f"publish throughput, versions/s ({threads} threads)", "seed", "versions_per_s")
@@ -56,32 +61,25 @@ def rows(results: dict[str, t.Any]) -> list[tuple[str, t.Any, t.Any]]:
     for key, label in http:
         if key == "packument_1000_versions" and not ds.get("many_versions"):
             continue
-        add(f"{label}, req/s", "http", key, "rps")
+        add(f"{label}, req/s", "http", key, "rps", floor=True)
         add(f"{label}, p50 ms", "http", key, "p50_ms")
         add(f"{label}, p99 ms", "http", key, "p99_ms")
     runs = _get(results, "settings", "install_runs")
     add(f"cold npm install of {ds.get('packages')} packages, s (median of {runs})",
-        "install", "median_s")  # fmt: skip
+        "install", "median_s", floor=True)  # fmt: skip
     add("peak RSS under load, MiB", "peak_rss_under_load_mib")
     return out
 
 
 def render_table(results: dict[str, t.Any]) -> str:
     lines = [("figure", "nmr", "Verdaccio", "ratio")]
-    for label, a, b in rows(results):
-        ratio = (
-            f"{a / b:.2f}x"
-            if isinstance(a, int | float) and isinstance(b, int | float) and b
-            else ""
-        )
-        lines.append((label, _fmt(a), _fmt(b), ratio))
-        if label.startswith("cold npm install"):
-            floor = _get(results, "floor", "install", "median_s")
-            if floor:
-                rel = [
-                    f"{v / floor:.2f}x floor" if isinstance(v, int | float) else "" for v in (a, b)
-                ]
-                lines.append((f"  floor: nginx static files, {floor:.2f} s", *rel, ""))
+    for label, a, b, floor_keys in rows(results):
+        lines.append((label, _fmt(a), _fmt(b), _ratio(a, b)))
+        floor = _get(results, "floor", *floor_keys) if floor_keys else None
+        if isinstance(floor, int | float) and floor:
+            unit = label.rsplit(", ", 1)[-1].split(" ")[0]
+            rel = [f"{_ratio(v, floor)} floor" if _ratio(v, floor) else "" for v in (a, b)]
+            lines.append((f"  floor: nginx static files, {_fmt(float(floor))} {unit}", *rel, ""))
     widths = [max(len(row[i]) for row in lines) for i in range(4)]
 
     def line(row: tuple[str, ...]) -> str:
@@ -96,7 +94,7 @@ def render_table(results: dict[str, t.Any]) -> str:
     for name, doc in results.get("registries", {}).items():
         if isinstance(doc, dict) and doc.get("error"):
             notes.append(f"{name} failed: {doc['error'].splitlines()[0][:200]}")
-        errors = sum(_get(doc, "http", k, "errors") or 0 for k in HTTP_KINDS)
+        errors = sum(_get(doc, "http", k, "errors") or 0 for k in drive.HTTP_KINDS)
         if errors:
             notes.append(f"{name}: {errors} wrk requests failed or were not 2xx/3xx: see the JSON")
         if _get(doc, "info", "auth") == "none":

@@ -68,8 +68,10 @@ def log(msg: str) -> None:
 def bench_registry(
     running: registries.Running, dataset: seed.Dataset, workdir: Path, settings: drive.Settings,
     mirror_for_nginx: bool,
-) -> tuple[dict[str, t.Any], tuple[Path, int, str] | None]:  # fmt: skip
+) -> tuple[dict[str, t.Any], nginx.Mirror | None]:  # fmt: skip
     """Measure one started registry (and stop it). Optionally mirror it for nginx first."""
+    # Other work on the machine skews every figure: keep the load it had when we started.
+    loadavg = os.getloadavg()
     sampler = RssSampler(running.server.pid)
     sampler.start()
     mirror = None
@@ -80,8 +82,9 @@ def bench_registry(
         )  # fmt: skip
         if mirror_for_nginx:
             sampler.phase = "mirror"
-            log(f"  mirroring {len(dataset.names)} packuments from {running.name} for nginx")
-            mirror = nginx.build_mirror(workdir, running.url, running.token, dataset.names)
+            names = [*dataset.names, *([seed.MANY_NAME] if dataset.many else [])]
+            log(f"  mirroring {len(names)} packuments from {running.name} for nginx")
+            mirror = nginx.build_mirror(workdir, running.url, running.token, names)
     finally:
         try:
             rss = sampler.stop()
@@ -90,10 +93,39 @@ def bench_registry(
     result["rss_mib"] = rss
     result["peak_rss_under_load_mib"] = max((rss.get(p, 0.0) for p in LOAD_PHASES), default=0.0)
     result["info"] = running.info
+    result["loadavg_before"] = [round(x, 2) for x in loadavg]
     if running.name == "verdaccio":
         m = re.search(r"verdaccio/([\w.\-]+)", running.server.log_tail(20000))
         result["info"]["version"] = m.group(1) if m else "?"
     return result, mirror
+
+
+def measure_floor(
+    mirror: nginx.Mirror, dataset: seed.Dataset, workdir: Path, settings: drive.Settings
+) -> dict[str, t.Any]:
+    """The same reads and install served as static files by nginx: what no registry can beat.
+
+    There is no abbreviated packument here (nginx has one file per name), so that row has no
+    floor.
+    """
+    log("bench: nginx static floor")
+    server = nginx.serve(mirror.root, mirror.port, "/" + escape_name(dataset.names[0]))
+    out: dict[str, t.Any] = {"url": mirror.url}
+    try:
+        kinds = [k for k in drive.HTTP_KINDS if k != "packument_abbreviated"]
+        out["http"] = drive.measure_http(
+            mirror.url, "unused-by-nginx", dataset, mirror.tarball_paths, workdir / "floor",
+            settings, kinds=kinds,
+        )  # fmt: skip
+        if settings.install_runs > 0:
+            out["install"] = install.npm_install(
+                mirror.url, "unused-by-nginx", dataset.names, workdir / "floor-install",
+                runs=settings.install_runs,
+            )  # fmt: skip
+            log(f"  npm install: {out['install']['runs']} s")
+    finally:
+        server.stop()
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                 last = i == len(wanted) - 1
                 result, built = bench_registry(
                     running, dataset, workdir, settings,
-                    mirror_for_nginx=last and not args.no_floor and settings.install_runs > 0,
+                    mirror_for_nginx=last and not args.no_floor,
                 )  # fmt: skip
             except Exception as exc:  # one registry failing must not lose the other's figures
                 log(f"bench: {name} failed: {exc}")
@@ -150,21 +182,12 @@ def main(argv: list[str] | None = None) -> int:
             if built:
                 results["floor_source"] = name
         if mirror:
-            root, port, url = mirror
-            log("bench: nginx static floor")
-            server = nginx.serve(root, port, "/" + escape_name(dataset.names[0]))
             try:
-                floor = install.npm_install(
-                    url,
-                    "unused-by-nginx",
-                    dataset.names,
-                    workdir / "floor-install",
-                    runs=settings.install_runs,
-                )
-            finally:
-                server.stop()
-            log(f"  npm install: {floor['runs']} s")
-            results["floor"] = {"install": floor, "source": results.get("floor_source")}
+                results["floor"] = measure_floor(mirror, dataset, workdir, settings)
+                results["floor"]["source"] = results.get("floor_source")
+            except Exception as exc:  # the registries' figures still stand without it
+                log(f"bench: nginx floor failed: {exc}")
+                results["floor"] = {"error": str(exc)[-2000:]}
     finally:
         results["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         args.out_dir.mkdir(parents=True, exist_ok=True)

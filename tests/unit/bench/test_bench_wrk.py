@@ -81,11 +81,16 @@ def test_table_has_ratio_and_floor_rows():
         "settings": {"seed_threads": 8, "install_runs": 3},
         "dataset": {"packages": 300, "many_versions": 0},
         "registries": {"nmr": reg(2000.0, 4.0), "verdaccio": reg(500.0, 8.0)},
-        "floor": {"install": {"median_s": 2.0}},
+        "floor": {"install": {"median_s": 2.0}, "http": {"packument_full": {"rps": 10000.0}}},
     }
-    table = render_table(results)
-    full = next(line for line in table.splitlines() if "full packument, req/s" in line)
+    lines = render_table(results).splitlines()
+    full = next(line for line in lines if "full packument, req/s" in line)
     assert "4.00x" in full
-    floor = next(line for line in table.splitlines() if "floor" in line)
-    assert "2.00x floor" in floor
-    assert "4.00x floor" in floor
+    floors = [line for line in lines if "floor: nginx" in line]
+    assert len(floors) == 2
+    assert "10,000 req/s" in floors[0]
+    assert "0.20x floor" in floors[0]
+    assert "0.05x floor" in floors[0]
+    assert "2.00 s" in floors[1]
+    assert "2.00x floor" in floors[1]
+    assert "4.00x floor" in floors[1]

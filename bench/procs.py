@@ -39,6 +39,7 @@ class Server:
         self.name = name
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._on_stop: list[t.Callable[[], None]] = []
         self.proc = subprocess.Popen(
             cmd,
             stdout=self._log,
@@ -75,6 +76,10 @@ class Server:
             f"{self.name} did not answer {url} in {timeout:.0f}s:\n{self.log_tail()}"
         )
 
+    def on_stop(self, callback: t.Callable[[], None]) -> None:
+        """Run ``callback`` after the process is stopped (e.g. stop a helper it needed)."""
+        self._on_stop.append(callback)
+
     def stop(self, grace: float = 15) -> None:
         """SIGTERM our process group, then SIGKILL it if it lingers."""
         if self.proc.poll() is None:
@@ -90,6 +95,8 @@ class Server:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self._log.close()
+        for callback in self._on_stop:
+            callback()
 
 
 def _parent_map() -> dict[int, int]:

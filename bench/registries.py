@@ -64,11 +64,39 @@ def nmr_available() -> bool:
     return (REPO_ROOT / "nmr" / "cli.py").is_file()
 
 
-def start_nmr(workdir: Path, threads: int | None = None, startup_timeout: float = 60) -> Running:
+def github_auth_available() -> bool:
+    """nmr can check tokens against GitHub here: the backend and the fake GitHub both exist."""
+    return (REPO_ROOT / "nmr" / "auth" / "github.py").is_file() and (
+        REPO_ROOT / "tests" / "fakegithub.py"
+    ).is_file()
+
+
+BENCH_OWNER = "bench"  # @bench/* must live in repositories of the GitHub owner "bench"
+BENCH_TOKEN = "ghp_bench_token"  # a token the fake GitHub knows; never a real one
+
+
+def start_fake_github() -> t.Any:
+    """The fake GitHub API (tests/fakegithub.py), in this process, knowing one user and repo.
+
+    The user has admin on ``bench/packages``, the repository every seeded package names.
+    """
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    from tests.fakegithub import FakeGitHub
+
+    gh = FakeGitHub().start()
+    gh.add_user(BENCH_OWNER, token=BENCH_TOKEN, orgs=[BENCH_OWNER])
+    gh.add_repo(f"{BENCH_OWNER}/packages", private=True, perms={BENCH_OWNER: "admin"})
+    return gh
+
+
+def start_nmr(
+    workdir: Path, auth: str = "none", threads: int | None = None, startup_timeout: float = 60
+) -> Running:
     """nmr with LevelDB + local storage, upstream off, only ``@bench`` hosted.
 
-    TODO: GitHub auth against tests/fakegithub.py once it is on main; until then the
-    benchmark runs nmr with ``auth.type = "none"`` (no token check at all, which flatters nmr).
+    ``auth="github"`` checks every token against a fake GitHub API on loopback (as in
+    production, with nmr's decision cache); ``auth="none"`` checks nothing, which flatters nmr.
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -76,6 +104,13 @@ def start_nmr(workdir: Path, threads: int | None = None, startup_timeout: float 
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
+    gh = start_fake_github() if auth == "github" else None
+    if gh is not None:
+        # Repository URLs in the seed name github.com; the API is the fake.
+        auth_lines = ["[auth]", 'type = "github"', "[auth.github]", f'api_url = "{gh.url}"']
+        auth_lines.append('host = "github.com"')
+    else:
+        auth_lines = ["[auth]", 'type = "none"']
     lines = [
         "[server]",
         f'public_url = "{url}"',
@@ -84,8 +119,7 @@ def start_nmr(workdir: Path, threads: int | None = None, startup_timeout: float 
         'level = "warning"',
         "[registry]",
         'scopes = ["@bench"]',
-        "[auth]",
-        'type = "none"',
+        *auth_lines,
         "[metadata.leveldb]",
         f'path = "{root / "db"}"',
         "[storage.local]",
@@ -99,9 +133,13 @@ def start_nmr(workdir: Path, threads: int | None = None, startup_timeout: float 
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     cmd = [*nmr_command(), "serve", "--config", str(config), "--bind", f"127.0.0.1:{port}"]
     server = Server("nmr", cmd, workdir / "nmr.log", env=env, cwd=root)
+    if gh is not None:
+        server.on_stop(gh.stop)
     try:
         server.wait_http(f"{url}/-/ping", startup_timeout, ok=lambda s: s == 200)
     except BaseException:
         server.stop()
         raise
-    return Running("nmr", url, "bench-token-not-checked", server, {"auth": "none"})
+    token = BENCH_TOKEN if gh is not None else "bench-token-not-checked"
+    info = {"auth": "github (fake GitHub API on loopback)" if gh is not None else "none"}
+    return Running("nmr", url, token, server, info)

@@ -98,7 +98,9 @@ def render_table(results: dict[str, t.Any]) -> str:
         if errors:
             notes.append(f"{name}: {errors} wrk requests failed or were not 2xx/3xx: see the JSON")
         if _get(doc, "info", "auth") == "none":
-            notes.append(f"{name} ran with auth.type = none (no token checks)")
+            notes.append(
+                f"{name} ran with auth.type = none: no token checks (Verdaccio checks a JWT)"
+            )
     notes.extend(results.get("notes", []))
     return "\n".join([headline(results), "", *text, "", *notes])
 

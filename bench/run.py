@@ -131,6 +131,12 @@ def measure_floor(
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     p.add_argument("--only", choices=("nmr", "verdaccio"), help="measure one registry")
+    p.add_argument(
+        "--nmr-auth",
+        choices=("auto", "github", "none"),
+        default="auto",
+        help="nmr's auth.type (auto: github with the fake GitHub when both exist)",
+    )
     p.add_argument("--no-floor", action="store_true", help="skip the nginx static-file floor")
     p.add_argument("--out-dir", type=Path, default=OUT_DIR)
     p.add_argument("--keep", action="store_true", help="keep the temporary work directory")
@@ -156,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         log("bench: nmr/cli.py is not in this checkout yet; measuring Verdaccio only")
         wanted.remove("nmr")
         results["notes"] = ["nmr not measured: no nmr/cli.py in this checkout"]
+    nmr_auth = args.nmr_auth
+    if nmr_auth == "auto":
+        nmr_auth = "github" if registries.github_auth_available() else "none"
     mirror = None
     try:
         for i, name in enumerate(wanted):
@@ -163,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.monotonic()
             try:
                 running = (
-                    registries.start_nmr(workdir)
+                    registries.start_nmr(workdir, auth=nmr_auth)
                     if name == "nmr"
                     else registries.start_verdaccio(shared, workdir)
                 )

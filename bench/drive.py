@@ -81,6 +81,9 @@ def probe(url: str, token: str, dataset: seed.Dataset) -> dict[str, t.Any]:
             "content_encoding": resp.headers.get("Content-Encoding", "identity"),
             "wire_bytes": len(raw),
         }
+    # Proof that reads are really access-checked: the same packument without a token.
+    anonymous = requests.get(f"{url}/{escape_name(dataset.names[0])}", timeout=60)
+    shapes["anonymous_packument_status"] = anonymous.status_code
     return {"tarball_paths": tarball_paths, "responses": shapes}
 
 

@@ -97,6 +97,9 @@ def render_table(results: dict[str, t.Any]) -> str:
         errors = sum(_get(doc, "http", k, "errors") or 0 for k in drive.HTTP_KINDS)
         if errors:
             notes.append(f"{name}: {errors} wrk requests failed or were not 2xx/3xx: see the JSON")
+        anonymous = _get(doc, "responses", "anonymous_packument_status")
+        if anonymous == 200:
+            notes.append(f"{name} served a packument without a token (200): reads not checked")
         if _get(doc, "info", "auth") == "none":
             notes.append(
                 f"{name} ran with auth.type = none: no token checks (Verdaccio checks a JWT)"

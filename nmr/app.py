@@ -71,6 +71,9 @@ def create_app(config: Config | None = None, overrides: dict[str, t.Any] | None 
 
     register_blueprints(app)
 
+    from nmr.api.fastpath import FastPath
+
+    app.wsgi_app = FastPath(app.wsgi_app, services)  # type: ignore[method-assign]
     prefix = urlsplit(config.get("server.public_url")).path.rstrip("/")
     if prefix:
         app.wsgi_app = PrefixMiddleware(app.wsgi_app, prefix)  # type: ignore[method-assign]

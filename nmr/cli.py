@@ -40,7 +40,7 @@ def gunicorn_options(config: Config, bind: str | None) -> dict[str, t.Any]:
 def serve(config: Config, bind: str | None) -> None:
     from gunicorn.app.base import BaseApplication
 
-    class NmrApplication(BaseApplication):  # type: ignore[misc]
+    class NmrApplication(BaseApplication):
         def load_config(self) -> None:
             for key, value in gunicorn_options(config, bind).items():
                 self.cfg.set(key, value)

@@ -103,7 +103,7 @@ class Config(Mapping[str, t.Any]):
     def __len__(self) -> int:
         return len(self._data)
 
-    def get(self, dotted: str, default: t.Any = None) -> t.Any:  # type: ignore[override]
+    def get(self, dotted: str, default: t.Any = None) -> t.Any:
         node: t.Any = self._data
         for part in dotted.split("."):
             if not isinstance(node, dict) or part not in node:
@@ -198,9 +198,7 @@ def _check_types(data: dict[str, t.Any], defaults: dict[str, t.Any], where: str 
         else:
             ok = isinstance(value, expected)
         if not ok:
-            raise ConfigError(
-                f"configuration key {dotted!r} must be a {type(default).__name__}, got {value!r}"
-            )
+            raise ConfigError(f"configuration key {dotted!r} must be a {type(default).__name__}, got {value!r}")
         if dotted in CHOICES and value not in CHOICES[dotted]:
             allowed = ", ".join(CHOICES[dotted])
             raise ConfigError(f"configuration key {dotted!r} is {value!r}; choose one of: {allowed}")

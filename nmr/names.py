@@ -9,6 +9,7 @@ system; a name that passes ``validate_name`` contains only ``[a-z0-9._~-]``, ``@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from urllib.parse import unquote
 
@@ -32,12 +33,7 @@ _TAG_RE = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,127}")
 def validate_name(name: str, *, legacy: bool = False) -> str:
     """Return ``name`` if npm would accept it (``legacy``: as an existing public name), else 400."""
     regex = _LEGACY_RE if legacy else _HOSTED_RE
-    if (
-        not isinstance(name, str)
-        or len(name) > MAX_NAME_LENGTH
-        or name in _RESERVED
-        or not regex.fullmatch(name)
-    ):
+    if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH or name in _RESERVED or not regex.fullmatch(name):
         shown = name if isinstance(name, str) and len(name) <= 100 else "(too long or not text)"
         raise BadRequest(
             f"invalid package name {shown!r}: use lowercase letters, digits, '-', '.' or '_' "
@@ -103,11 +99,13 @@ class PackagePath:
 _SLASH = re.compile(r"%2[fF]")
 
 
+@functools.lru_cache(maxsize=4096)
 def split_package_path(raw_path: str, *, legacy: bool = True) -> PackagePath:
     """Split a raw (still percent-encoded) path like ``/@scope%2fname/-/name-1.0.0.tgz``.
 
     Raises 400 for a name npm would not accept or a segment that decodes to contain ``/``.
     The name is validated with ``legacy`` rules (callers that host it check strictly).
+    Memoised: installs ask for the same few paths over and over (errors are not cached).
     """
     segments = raw_path.lstrip("/").split("/")
     first = segments[0]

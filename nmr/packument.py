@@ -29,7 +29,16 @@ BASE_PLACEHOLDER = "\u0001nmr-base\u0001"
 BASE_TOKEN = json.dumps(BASE_PLACEHOLDER)[1:-1].encode()
 
 #: Copied from the latest version to the top of the full packument, as the npm registry does.
-COPIED_UP = ("description", "author", "repository", "homepage", "bugs", "license", "keywords", "contributors")
+COPIED_UP = (
+    "description",
+    "author",
+    "repository",
+    "homepage",
+    "bugs",
+    "license",
+    "keywords",
+    "contributors",
+)
 
 #: Per-version fields of the abbreviated ("corgi") packument.
 ABBREVIATED_FIELDS = (
@@ -58,7 +67,15 @@ ABBREVIATED_FIELDS = (
 )
 INSTALL_SCRIPTS = ("preinstall", "install", "postinstall")
 #: Fields a client may not set in a version: the server computes or moves them.
-SERVER_FIELDS = ("dist", "_npmUser", "_hasShrinkwrap", "hasInstallScript", "readme", "readmeFilename", "_id")
+SERVER_FIELDS = (
+    "dist",
+    "_npmUser",
+    "_hasShrinkwrap",
+    "hasInstallScript",
+    "readme",
+    "readmeFilename",
+    "_id",
+)
 
 Document = dict[str, t.Any]
 
@@ -269,9 +286,7 @@ def full_packument(doc: Document, rev: int) -> dict[str, t.Any]:
 
 
 def abbreviated_packument(doc: Document) -> dict[str, t.Any]:
-    versions = {
-        v: {k: m[k] for k in ABBREVIATED_FIELDS if k in m} for v, m in doc["versions"].items()
-    }
+    versions = {v: {k: m[k] for k in ABBREVIATED_FIELDS if k in m} for v, m in doc["versions"].items()}
     return {
         "name": doc["name"],
         "modified": doc["time"].get("modified", ""),

@@ -32,9 +32,7 @@ class PublishRequest:
 def is_publish(body: dict[str, t.Any]) -> bool:
     """A PUT on ``/pkg`` publishes when it carries attachment data (reference §3.3)."""
     attachments = body.get("_attachments")
-    return isinstance(attachments, dict) and any(
-        isinstance(a, dict) and "data" in a for a in attachments.values()
-    )
+    return isinstance(attachments, dict) and any(isinstance(a, dict) and "data" in a for a in attachments.values())
 
 
 def _decode(attachment: object, filename: str) -> bytes:
@@ -48,9 +46,7 @@ def _decode(attachment: object, filename: str) -> bytes:
     except (binascii.Error, ValueError):
         raise BadRequest(f"attachment {filename!r}: 'data' is not valid base64") from None
     if not isinstance(length, int) or isinstance(length, bool) or length != len(raw):
-        raise BadRequest(
-            f"attachment {filename!r}: 'length' is {length!r} but the data decodes to {len(raw)} bytes"
-        )
+        raise BadRequest(f"attachment {filename!r}: 'length' is {length!r} but the data decodes to {len(raw)} bytes")
     return raw
 
 
@@ -89,9 +85,11 @@ def validate_publish(name: str, body: dict[str, t.Any]) -> PublishRequest:
     expected = f"{name}-{version}.tgz"
     if not isinstance(attachments, dict) or set(attachments) != {expected}:
         got = ", ".join(repr(k)[:120] for k in attachments) if isinstance(attachments, dict) else "none"
-        extra = " (provenance attachments are not supported: publish without --provenance)" if (
-            isinstance(attachments, dict) and any(str(k).endswith(".sigstore") for k in attachments)
-        ) else ""
+        extra = (
+            " (provenance attachments are not supported: publish without --provenance)"
+            if (isinstance(attachments, dict) and any(str(k).endswith(".sigstore") for k in attachments))
+            else ""
+        )
         raise BadRequest(f"a publish must attach exactly {expected!r}; got {got}{extra}")
     data = _decode(attachments[expected], expected)
 
@@ -107,9 +105,7 @@ def validate_publish(name: str, body: dict[str, t.Any]) -> PublishRequest:
             f"dist.shasum {str(shasum)[:64]!r} does not match the attached tarball ({digests.shasum}); "
             "the upload was corrupted or altered: publish again"
         )
-    if integrity is not None and (
-        not isinstance(integrity, str) or not digests.matches_integrity(integrity, data)
-    ):
+    if integrity is not None and (not isinstance(integrity, str) or not digests.matches_integrity(integrity, data)):
         raise BadRequest(
             "dist.integrity does not match the attached tarball "
             f"({digests.integrity[:24]}...); the upload was corrupted or altered: publish again"

@@ -196,9 +196,7 @@ class Registry:
     def tarball(self, identity: Identity, name: str, filename: str) -> TarballEntry:
         """The storage entry of a tarball by its file name; 410 for an unpublished version."""
         head = self.metadata.head(name)
-        self.auth.authorize(
-            identity, Action.READ, name, Repository.from_json(head.repository) if head else None
-        )
+        self.auth.authorize(identity, Action.READ, name, Repository.from_json(head.repository) if head else None)
         version = version_from_filename(name, filename)
         entry = self.metadata.tarball(name, version) if head and version else None
         if entry is None:
@@ -233,7 +231,9 @@ class Registry:
     def _commit(self, doc: pm.Document, rev: int | None) -> bool:
         return self.metadata.compare_and_swap(pm.build_record(doc, (rev or 0) + 1), rev)
 
-    def _authorize_publish(self, identity: Identity, name: str, doc: pm.Document, claimed: Repository | None) -> Repository | None:
+    def _authorize_publish(
+        self, identity: Identity, name: str, doc: pm.Document, claimed: Repository | None
+    ) -> Repository | None:
         """Check the caller may publish this version; return the binding to store."""
         bound = Repository.from_json(doc["nmr"]["repository"])
         if bound is None:
@@ -254,16 +254,32 @@ class Registry:
             return self.publish(identity, name, body)
         self.require_hosted_write(name)
         if isinstance(body.get("versions"), dict):
-            self._update(identity, name, Action.WRITE, lambda doc, now: pm.apply_deprecations(doc, body["versions"], now) > 0)
+            self._update(
+                identity,
+                name,
+                Action.WRITE,
+                lambda doc, now: pm.apply_deprecations(doc, body["versions"], now) > 0,
+            )
             return 200, {"ok": True}
         if isinstance(body.get("users"), dict):
             login = identity.login or ""
-            self._update(identity, name, Action.READ, lambda doc, now: pm.set_users(doc, body["users"], login, now))
+            self._update(
+                identity,
+                name,
+                Action.READ,
+                lambda doc, now: pm.set_users(doc, body["users"], login, now),
+            )
             return 200, {"ok": True}
-        raise BadRequest("unrecognised update: a PUT on a package publishes (with _attachments), deprecates (versions) or stars (users)")
+        raise BadRequest(
+            "unrecognised update: a PUT on a package publishes (with _attachments), "
+            "deprecates (versions) or stars (users)"
+        )
 
     def publish(self, identity: Identity, name: str, body: dict[str, t.Any]) -> tuple[int, dict[str, t.Any]]:
         self.require_hosted_write(name)
+        if identity.anonymous:
+            # Refuse before decoding and unpacking a tarball that may be 100 MB.
+            self.auth.authorize(identity, Action.WRITE, name, None)
         request = validate_publish(name, body)
         claimed = self.auth.bind(identity, name, request.manifest)
         stored_key: str | None = None
@@ -280,7 +296,12 @@ class Registry:
             previous_key = doc["nmr"]["tarballs"].get(version, {}).get("key")
             if previous is not None:
                 if previous.get("dist", {}).get("integrity") == request.digests.integrity:
-                    return 201, {"ok": True, "success": True, "id": name, "rev": pm.rev_string(name, rev or 0, doc["time"].get("modified", ""))}
+                    return 201, {
+                        "ok": True,
+                        "success": True,
+                        "id": name,
+                        "rev": pm.rev_string(name, rev or 0, doc["time"].get("modified", "")),
+                    }
                 if not self.allow_previous_version:
                     raise Conflict(
                         f"You cannot publish over the previously published versions: {version}. "
@@ -294,7 +315,12 @@ class Registry:
                 if previous_key and previous_key != stored_key:
                     self._delete_blobs([previous_key])
                 log.info("published %s@%s", name, version)
-                return 201, {"ok": True, "success": True, "id": name, "rev": pm.rev_string(name, (rev or 0) + 1, doc["time"]["modified"])}
+                return 201, {
+                    "ok": True,
+                    "success": True,
+                    "id": name,
+                    "rev": pm.rev_string(name, (rev or 0) + 1, doc["time"]["modified"]),
+                }
         raise Unavailable(f"{name} is being changed by many writers at once; publish again", retry_after=1)
 
     def _store_tarball(self, name: str, request: PublishRequest) -> str:

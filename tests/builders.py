@@ -47,7 +47,11 @@ def publish_body(
     repository: t.Any = None,
 ) -> dict[str, t.Any]:
     """The JSON body ``npm publish`` PUTs for one version."""
-    manifest: dict[str, t.Any] = {"name": name, "version": version, "description": f"{name} test package"}
+    manifest: dict[str, t.Any] = {
+        "name": name,
+        "version": version,
+        "description": f"{name} test package",
+    }
     if repository is not None:
         manifest["repository"] = repository
     manifest.update(extra or {})

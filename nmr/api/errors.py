@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from nmr.api.answers import error_answer
 from nmr.errors import NmrError, StorageNotFound
 
 log = logging.getLogger("nmr.api")
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    response = jsonify(error=message)
-    response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
-    for key, value in (headers or {}).items():
-        response.headers[key] = value
-    return response
+    answer = error_answer(status, message, headers)
+    return Response(answer.body, status=answer.status, headers=answer.headers)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -44,7 +41,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(StorageNotFound)
     def handle_missing_blob(exc: StorageNotFound) -> Response:
         log.error("metadata lists a tarball that storage does not have: %s", exc)
-        return error_response(503, "the tarball is missing from storage; tell the registry operator", {"Retry-After": "60"})
+        return error_response(
+            503,
+            "the tarball is missing from storage; tell the registry operator",
+            {"Retry-After": "60"},
+        )
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> Response:

@@ -23,16 +23,16 @@ def services() -> Services:
     return found
 
 
-def credentials() -> str | None:
-    """The token from ``Authorization: Bearer <t>`` or the password of ``Basic user:<t>``."""
-    header = request.headers.get("Authorization")
+def parse_authorization(header: str | None) -> str | None:
+    """The token from ``Bearer <t>``, or the password of ``Basic base64(user:<t>)``."""
     if not header:
         return None
     scheme, _, value = header.partition(" ")
     value = value.strip()
-    if scheme.lower() == "bearer" and value:
+    scheme = scheme.lower()
+    if scheme == "bearer" and value:
         return value
-    if scheme.lower() == "basic" and value:
+    if scheme == "basic" and value:
         try:
             user_pass = base64.b64decode(value, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError, ValueError):
@@ -41,6 +41,10 @@ def credentials() -> str | None:
         if sep and password:
             return password
     raise Unauthorized("unsupported Authorization header: send 'Bearer <GitHub token>'")
+
+
+def credentials() -> str | None:
+    return parse_authorization(request.headers.get("Authorization"))
 
 
 def identity() -> Identity:

@@ -7,90 +7,54 @@ after it come from the raw path (``split_package_path``), so every spelling of a
 
 from __future__ import annotations
 
-import email.utils
 import typing as t
 
-from flask import Blueprint, Response, jsonify, redirect, request, send_file
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.wsgi import wrap_file
 
+from nmr.api.answers import PACKUMENT_CACHE_CONTROL, Answer, packument_answer, tarball_answer
 from nmr.api.helpers import base_url, identity, json_body, json_object, raw_path, services
 from nmr.errors import BadRequest, NotFound, StorageNotFound
 from nmr.names import PackagePath, split_package_path, validate_name
 
 bp = Blueprint("packages", __name__)
 
-ABBREVIATED = "application/vnd.npm.install-v1+json"
-PACKUMENT_CACHE_CONTROL = "private, no-cache"
-TARBALL_CACHE_CONTROL = "private, max-age=31536000, immutable"
 _WRITE_METHODS = ("PUT", "POST", "DELETE")
 
 
-def wants_abbreviated() -> bool:
-    """True when Accept explicitly prefers the install-v1 ("corgi") form over plain JSON."""
-    corgi = json_q = None
-    for value, quality in request.accept_mimetypes:
-        if value == ABBREVIATED:
-            corgi = quality
-        elif value == "application/json":
-            json_q = quality
-    return bool(corgi) and (json_q is None or corgi >= json_q)  # type: ignore[operator]
-
-
-def etag_matches(header: str, etag: str) -> bool:
-    bare = etag.removeprefix("W/")
-    for candidate in header.split(","):
-        candidate = candidate.strip()
-        if candidate == "*" or candidate.removeprefix("W/") == bare:
-            return True
-    return False
-
-
-def _not_modified_since(modified: str) -> bool:
-    header = request.headers.get("If-Modified-Since")
-    if not header or not modified:
-        return False
-    try:
-        since = email.utils.parsedate_to_datetime(header)
-        from datetime import datetime
-
-        changed = datetime.fromisoformat(modified.replace("Z", "+00:00")).replace(microsecond=0)
-    except (TypeError, ValueError):
-        return False
-    return since.tzinfo is not None and changed <= since
-
-
-def _packument_headers(response: Response, etag: str, abbreviated: bool) -> Response:
-    response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = PACKUMENT_CACHE_CONTROL
-    response.headers["Vary"] = "Accept, Accept-Encoding"
-    response.headers["Content-Type"] = ABBREVIATED if abbreviated else "application/json"
+def to_response(answer: Answer) -> Response:
+    """An ``Answer`` as a Flask response (files go out through sendfile when the server can)."""
+    if answer.path is not None:
+        try:
+            handle = open(answer.path, "rb")  # noqa: SIM115 - the WSGI server closes it
+        except FileNotFoundError:
+            raise StorageNotFound(answer.path) from None
+        body: t.Any = wrap_file(request.environ, handle)
+        response = Response(body, status=answer.status, direct_passthrough=True)
+    elif answer.stream is not None:
+        response = Response(_iter_stream(answer.stream), status=answer.status, direct_passthrough=True)
+    else:
+        response = Response(answer.body, status=answer.status)
+    response.headers.clear()
+    for key, value in answer.headers:
+        response.headers[key] = value
     return response
 
 
 def packument_response(name: str) -> Response:
-    registry = services().registry
-    abbreviated = wants_abbreviated()
-    inm = request.headers.get("If-None-Match")
-    result = registry.packument(
-        identity(),
-        name,
-        abbreviated=abbreviated,
-        base_url=base_url(),
-        if_none_match=(lambda etag: etag_matches(inm, etag)) if inm else None,
+    headers = request.headers
+    return to_response(
+        packument_answer(
+            services(),
+            identity(),
+            name,
+            base_url=base_url(),
+            accept=headers.get("Accept"),
+            accept_encoding=headers.get("Accept-Encoding"),
+            if_none_match=headers.get("If-None-Match"),
+            if_modified_since=headers.get("If-Modified-Since"),
+        )
     )
-    if isinstance(result, str) or (not inm and _not_modified_since(result.modified)):
-        etag = result if isinstance(result, str) else result.etag
-        return _packument_headers(Response(status=304), etag, abbreviated)
-    if result.gzipped is not None and request.accept_encodings["gzip"]:
-        response = Response(result.gzipped)
-        response.headers["Content-Encoding"] = "gzip"
-    else:
-        response = Response(result.body)
-    if result.modified:
-        from datetime import datetime
-
-        stamp = datetime.fromisoformat(result.modified.replace("Z", "+00:00"))
-        response.headers["Last-Modified"] = email.utils.format_datetime(stamp, usegmt=True)
-    return _packument_headers(response, result.etag, abbreviated)
 
 
 def json_bytes_response(body: bytes, status: int = 200, *, no_store: bool = False) -> Response:
@@ -100,27 +64,8 @@ def json_bytes_response(body: bytes, status: int = 200, *, no_store: bool = Fals
 
 
 def tarball_response(name: str, filename: str) -> Response:
-    svc = services()
-    entry = svc.registry.tarball(identity(), name, filename)
-    url = svc.storage.redirect_url(entry.key)
-    if url:
-        response: Response = redirect(url, 302)  # type: ignore[assignment]
-        response.headers["Cache-Control"] = "private, no-store"
-        return response
-    etag = entry.key.rsplit("-", 1)[-1].removesuffix(".tgz")
-    path = svc.storage.local_path(entry.key)
-    if path is not None:
-        try:
-            response = send_file(path, mimetype="application/octet-stream", etag=etag, conditional=True, max_age=None)
-        except FileNotFoundError:
-            raise StorageNotFound(entry.key) from None
-    else:
-        stream = svc.storage.open(entry.key)
-        response = Response(_iter_stream(stream), mimetype="application/octet-stream")
-        response.headers["Content-Length"] = str(entry.size)
-        response.set_etag(etag)
-    response.headers["Cache-Control"] = TARBALL_CACHE_CONTROL
-    return response
+    answer = tarball_answer(services(), identity(), name, filename, if_none_match=request.headers.get("If-None-Match"))
+    return to_response(answer)
 
 
 def _iter_stream(stream: t.BinaryIO) -> t.Iterator[bytes]:

@@ -22,7 +22,14 @@ def login(username: str) -> Response:
     if not isinstance(name, str) or not isinstance(password, str) or not password:
         raise BadRequest("login needs 'name' and 'password' (your GitHub login and a personal access token)")
     token = services().registry.login(name, password)
-    response = jsonify({"ok": True, "id": f"org.couchdb.user:{name}", "rev": "_we_dont_use_revs_any_more", "token": token})
+    response = jsonify(
+        {
+            "ok": True,
+            "id": f"org.couchdb.user:{name}",
+            "rev": "_we_dont_use_revs_any_more",
+            "token": token,
+        }
+    )
     response.status_code = 201
     return response
 

@@ -93,9 +93,7 @@ class Authenticator(abc.ABC):
         """
 
     @abc.abstractmethod
-    def authorize(
-        self, identity: Identity, action: Action, package: str, repository: Repository | None
-    ) -> None:
+    def authorize(self, identity: Identity, action: Action, package: str, repository: Repository | None) -> None:
         """Return if ``identity`` may do ``action`` on ``package``, bound to ``repository``.
 
         ``repository`` is None when the package has no binding (auth backends that do not bind,
@@ -112,9 +110,7 @@ class Authenticator(abc.ABC):
         """
 
     @abc.abstractmethod
-    def readable(
-        self, identity: Identity, packages: list[tuple[str, Repository | None]]
-    ) -> set[str]:
+    def readable(self, identity: Identity, packages: list[tuple[str, Repository | None]]) -> set[str]:
         """The names among ``packages`` that ``identity`` may read (for search)."""
 
     @abc.abstractmethod
@@ -135,5 +131,5 @@ def make_authenticator(config: Config) -> Authenticator:
     if kind == "github":
         from nmr.auth.github import GitHubAuth  # type: ignore[import-not-found,unused-ignore]
 
-        return GitHubAuth.from_config(config)  # type: ignore[no-any-return]
+        return GitHubAuth.from_config(config)
     raise ValueError(f"unknown auth.type {kind!r}")

@@ -18,17 +18,13 @@ class NoAuth(Authenticator):
     def identify(self, token: str | None) -> Identity:
         return Identity(login="anonymous", token=token or "")
 
-    def authorize(
-        self, identity: Identity, action: Action, package: str, repository: Repository | None
-    ) -> None:
+    def authorize(self, identity: Identity, action: Action, package: str, repository: Repository | None) -> None:
         return None
 
     def bind(self, identity: Identity, package: str, manifest: dict[str, t.Any]) -> Repository | None:
         return None
 
-    def readable(
-        self, identity: Identity, packages: list[tuple[str, Repository | None]]
-    ) -> set[str]:
+    def readable(self, identity: Identity, packages: list[tuple[str, Repository | None]]) -> set[str]:
         return {name for name, _repo in packages}
 
     def login(self, username: str, password: str) -> str:

@@ -88,7 +88,7 @@ def make_storage(config: Config) -> TarballStorage:
 
         return LocalStorage(config.get("storage.local.path"))
     if kind == "s3":
-        from nmr.storage.s3 import S3Storage  # type: ignore[import-not-found,unused-ignore]
+        from nmr.storage.s3 import S3Storage
 
-        return S3Storage.from_config(config.get("storage.s3"))  # type: ignore[no-any-return]
+        return S3Storage.from_config(config.get("storage.s3"))
     raise ValueError(f"unknown storage.type {kind!r}")

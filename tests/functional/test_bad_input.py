@@ -152,7 +152,11 @@ def test_malformed_and_traversal_names_are_400(seeded, app, tmp_path, path):
 
 @pytest.mark.parametrize(
     "path",
-    ["/@acme/widgets/-/..%2f..%2fdb.tgz", "/@acme/widgets/-/widgets-1.0.0.tgz%00", "/@acme/widgets/-/other-1.0.0.tgz"],
+    [
+        "/@acme/widgets/-/..%2f..%2fdb.tgz",
+        "/@acme/widgets/-/widgets-1.0.0.tgz%00",
+        "/@acme/widgets/-/other-1.0.0.tgz",
+    ],
 )
 def test_tarball_paths_never_reach_the_file_system(seeded, path):
     r = seeded.get(path)

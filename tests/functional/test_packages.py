@@ -251,10 +251,16 @@ def test_search_star_whoami_ping_audit(client):
     assert [o["package"]["name"] for o in found["objects"]] == [NAME]
     assert found["objects"][0]["package"]["maintainers"][0]["username"] == "anonymous"
     assert client.get("/-/v1/search?text=acme").json["total"] == 2
-    assert client.get("/-/v1/search?text=nothing-like-this").json == {**client.get("/-/v1/search?text=nothing-like-this").json, "objects": [], "total": 0}
+    assert client.get("/-/v1/search?text=nothing-like-this").json == {
+        **client.get("/-/v1/search?text=nothing-like-this").json,
+        "objects": [],
+        "total": 0,
+    }
     assert client.get("/-/v1/search?size=abc").status_code == 400
     doc = client.get(f"/{escape(NAME)}?write=true").json
-    assert client.put(f"/{escape(NAME)}", json={"_id": NAME, "_rev": doc["_rev"], "users": {"anonymous": True}}).json == {"ok": True}
+    assert client.put(
+        f"/{escape(NAME)}", json={"_id": NAME, "_rev": doc["_rev"], "users": {"anonymous": True}}
+    ).json == {"ok": True}
     assert client.get(f"/{escape(NAME)}").json["users"] == {"anonymous": True}
     assert client.get("/-/whoami", headers={"Authorization": "Bearer x"}).json == {"username": "anonymous"}
     assert client.get("/-/ping").json == {}

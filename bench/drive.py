@@ -56,9 +56,7 @@ def probe(url: str, token: str, dataset: seed.Dataset) -> dict[str, t.Any]:
     s.headers.update(npm_headers(token))
     tarball_paths: list[str] = []
     for name in dataset.names:
-        resp = s.get(
-            f"{url}/{escape_name(name)}", headers={"Accept": "application/json"}, timeout=60
-        )
+        resp = s.get(f"{url}/{escape_name(name)}", headers={"Accept": "application/json"}, timeout=60)
         if resp.status_code != 200:
             raise RuntimeError(f"GET {name} -> {resp.status_code}: {resp.text[:200]}")
         for manifest in resp.json()["versions"].values():
@@ -100,9 +98,7 @@ def measure_http(
         ("tarball", tarball_paths, "*/*"),
     ]
     if dataset.many:
-        phases.append(
-            ("packument_1000_versions", [f"/{escape_name(seed.MANY_NAME)}"], "application/json")
-        )
+        phases.append(("packument_1000_versions", [f"/{escape_name(seed.MANY_NAME)}"], "application/json"))
     workdir.mkdir(parents=True, exist_ok=True)
     results = {}
     for name, paths, accept in phases:
@@ -114,9 +110,7 @@ def measure_http(
         common = {"connections": settings.connections, "threads": settings.threads}
         if settings.warmup > 0:
             wrk.run_wrk(url, paths, headers, script, duration=settings.warmup, **common)
-        results[name] = wrk.run_wrk(
-            url, paths, headers, script, duration=settings.duration, **common
-        )
+        results[name] = wrk.run_wrk(url, paths, headers, script, duration=settings.duration, **common)
         r = results[name]
         log(
             f"  {name}: {r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms"
@@ -147,14 +141,10 @@ def measure(
     on_phase("probe")
     probed = probe(url, token, dataset)
     out["responses"] = probed["responses"]
-    out["http"] = measure_http(
-        url, token, dataset, probed["tarball_paths"], workdir, settings, on_phase
-    )
+    out["http"] = measure_http(url, token, dataset, probed["tarball_paths"], workdir, settings, on_phase)
     if do_install and settings.install_runs > 0:
         on_phase("install")
-        out["install"] = install.npm_install(
-            url, token, dataset.names, workdir / "install", runs=settings.install_runs
-        )
+        out["install"] = install.npm_install(url, token, dataset.names, workdir / "install", runs=settings.install_runs)
         log(f"  npm install: {out['install']['runs']} s")
     return out
 
@@ -170,9 +160,7 @@ def add_size_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--tarball-kb", type=int, default=20, help="tarball size in KB (default 20)")
     p.add_argument("--duration", type=float, default=10, help="seconds per wrk run (default 10)")
-    p.add_argument(
-        "--warmup", type=float, default=2, help="warm-up seconds before each (default 2)"
-    )
+    p.add_argument("--warmup", type=float, default=2, help="warm-up seconds before each (default 2)")
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--install-runs", type=int, default=3, help="cold npm installs (default 3)")

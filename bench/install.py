@@ -26,44 +26,66 @@ def write_project(project: Path, registry: str, token: str, names: t.Sequence[st
     (project / ".npmrc").write_text(npmrc)
 
 
-def npm_install(
-    registry: str,
-    token: str,
-    names: t.Sequence[str],
-    workdir: Path,
-    runs: int = 3,
-    timeout: float = 600,
-) -> dict[str, t.Any]:
-    """Run ``runs`` cold installs (empty cache, no lockfile, no node_modules); median seconds."""
-    project = workdir / "project"
-    if project.exists():
-        shutil.rmtree(project)
-    write_project(project, registry, token, names)
-    # Only the project's .npmrc: the user's own config must not change what is measured.
-    empty_rc = workdir / "empty-npmrc"
-    empty_rc.write_text("")
-    env = {k: v for k, v in os.environ.items() if not k.lower().startswith("npm_config_")}
-    env["NPM_CONFIG_USERCONFIG"] = str(empty_rc)
-    env["NPM_CONFIG_UPDATE_NOTIFIER"] = "false"
-    times = []
-    for _ in range(runs):
-        shutil.rmtree(project / "node_modules", ignore_errors=True)
-        (project / "package-lock.json").unlink(missing_ok=True)
-        with tempfile.TemporaryDirectory(prefix="npm-cache-", dir=workdir) as cache:
+class ColdInstall:
+    """A project in ``workdir`` whose every ``run()`` is one cold install (timed).
+
+    Cold: a new empty ``--cache`` each time, no lockfile, no node_modules.
+    """
+
+    def __init__(
+        self, registry: str, token: str, names: t.Sequence[str], workdir: Path,
+        timeout: float = 600,
+    ) -> None:  # fmt: skip
+        self.registry = registry
+        self.names = list(names)
+        self.workdir = workdir
+        self.timeout = timeout
+        self.project = workdir / "project"
+        if self.project.exists():
+            shutil.rmtree(self.project)
+        write_project(self.project, registry, token, names)
+        # Only the project's .npmrc: the user's own config must not change what is measured.
+        empty_rc = workdir / "empty-npmrc"
+        empty_rc.write_text("")
+        self.env = {k: v for k, v in os.environ.items() if not k.lower().startswith("npm_config_")}
+        self.env["NPM_CONFIG_USERCONFIG"] = str(empty_rc)
+        self.env["NPM_CONFIG_UPDATE_NOTIFIER"] = "false"
+        self.times: list[float] = []
+
+    def run(self) -> float:
+        """One cold install; returns (and records) its wall-clock seconds."""
+        shutil.rmtree(self.project / "node_modules", ignore_errors=True)
+        (self.project / "package-lock.json").unlink(missing_ok=True)
+        with tempfile.TemporaryDirectory(prefix="npm-cache-", dir=self.workdir) as cache:
             cmd = [
                 "npm", "install", "--cache", cache, "--no-audit", "--no-fund",
                 "--ignore-scripts", "--loglevel=error",
             ]  # fmt: skip
             t0 = time.perf_counter()
             proc = subprocess.run(
-                cmd, cwd=project, env=env, capture_output=True, text=True, timeout=timeout
-            )
+                cmd, cwd=self.project, env=self.env, capture_output=True, text=True,
+                timeout=self.timeout, check=False,
+            )  # fmt: skip
             elapsed = time.perf_counter() - t0
         if proc.returncode != 0:
-            raise RuntimeError(f"npm install failed against {registry}:\n{proc.stderr[-2000:]}")
-        scope_dir = project / "node_modules" / "@bench"
+            raise RuntimeError(f"npm install from {self.registry} failed:\n{proc.stderr[-2000:]}")
+        scope_dir = self.project / "node_modules" / "@bench"
         installed = len(list(scope_dir.iterdir())) if scope_dir.is_dir() else 0
-        if installed != len(names):
-            raise RuntimeError(f"npm installed {installed} of {len(names)} packages")
-        times.append(round(elapsed, 3))
-    return {"runs": times, "median_s": statistics.median(times), "packages": len(names)}
+        if installed != len(self.names):
+            raise RuntimeError(f"npm installed {installed} of {len(self.names)} packages")
+        self.times.append(round(elapsed, 3))
+        return elapsed
+
+    def summary(self) -> dict[str, t.Any]:
+        median = statistics.median(self.times) if self.times else None
+        return {"runs": self.times, "median_s": median, "packages": len(self.names)}
+
+
+def npm_install(
+    registry: str, token: str, names: t.Sequence[str], workdir: Path, runs: int = 3,
+) -> dict[str, t.Any]:  # fmt: skip
+    """``runs`` cold installs in a row; the median counts."""
+    job = ColdInstall(registry, token, names, workdir)
+    for _ in range(runs):
+        job.run()
+    return job.summary()

@@ -58,9 +58,7 @@ http {{
 """
 
 
-def mirror(
-    source: str, token: str, names: t.Sequence[str], root: Path, nginx_url: str
-) -> list[str]:
+def mirror(source: str, token: str, names: t.Sequence[str], root: Path, nginx_url: str) -> list[str]:
     """Copy the full packuments of ``names`` and their tarballs into ``root``.
 
     Returns the tarball paths (the same on nginx as on ``source``).
@@ -71,9 +69,7 @@ def mirror(
     tarballs: list[str] = []
 
     def one(name: str) -> None:
-        resp = session.get(
-            f"{source}/{escape_name(name)}", headers={"Accept": "application/json"}, timeout=60
-        )
+        resp = session.get(f"{source}/{escape_name(name)}", headers={"Accept": "application/json"}, timeout=60)
         resp.raise_for_status()
         doc = resp.json()
         for manifest in doc.get("versions", {}).values():

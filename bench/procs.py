@@ -65,16 +65,12 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}"
-                )
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
             with contextlib.suppress(requests.RequestException):
                 if ok(requests.get(url, timeout=2).status_code):
                     return
             time.sleep(0.3)
-        raise RuntimeError(
-            f"{self.name} did not answer {url} in {timeout:.0f}s:\n{self.log_tail()}"
-        )
+        raise RuntimeError(f"{self.name} did not answer {url} in {timeout:.0f}s:\n{self.log_tail()}")
 
     def on_stop(self, callback: t.Callable[[], None]) -> None:
         """Run ``callback`` after the process is stopped (e.g. stop a helper it needed)."""

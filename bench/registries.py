@@ -32,9 +32,7 @@ def start_verdaccio(shared: Path, workdir: Path, startup_timeout: float = 900) -
     port = free_port()
     data = workdir / "verdaccio"
     script = shared / "anchors" / "start-verdaccio.sh"
-    server = Server(
-        "verdaccio", ["sh", str(script), str(port), str(data)], workdir / "verdaccio.log"
-    )
+    server = Server("verdaccio", ["sh", str(script), str(port), str(data)], workdir / "verdaccio.log")
     url = f"http://127.0.0.1:{port}"
     try:
         server.wait_http(f"{url}/-/ping", startup_timeout, ok=lambda s: s == 200)
@@ -66,9 +64,7 @@ def nmr_available() -> bool:
 
 def github_auth_available() -> bool:
     """nmr can check tokens against GitHub here: the backend and the fake GitHub both exist."""
-    return (REPO_ROOT / "nmr" / "auth" / "github.py").is_file() and (
-        REPO_ROOT / "tests" / "fakegithub.py"
-    ).is_file()
+    return (REPO_ROOT / "nmr" / "auth" / "github.py").is_file() and (REPO_ROOT / "tests" / "fakegithub.py").is_file()
 
 
 BENCH_OWNER = "bench"  # @bench/* must live in repositories of the GitHub owner "bench"
@@ -90,9 +86,7 @@ def start_fake_github() -> t.Any:
     return gh
 
 
-def start_nmr(
-    workdir: Path, auth: str = "none", threads: int | None = None, startup_timeout: float = 60
-) -> Running:
+def start_nmr(workdir: Path, auth: str = "none", threads: int | None = None, startup_timeout: float = 60) -> Running:
     """nmr with LevelDB + local storage, upstream off, only ``@bench`` hosted.
 
     ``auth="github"`` checks every token against a fake GitHub API on loopback (as in

@@ -6,10 +6,7 @@ import typing as t
 
 from bench import drive
 
-RATIO_NOTE = (
-    "ratio = nmr / Verdaccio. Higher is better for req/s and versions/s; "
-    "lower is better for ms, s and MiB."
-)
+RATIO_NOTE = "ratio = nmr / Verdaccio. Higher is better for req/s and versions/s; lower is better for ms, s and MiB."
 
 
 def _get(doc: dict[str, t.Any] | None, *keys: str) -> t.Any:
@@ -83,9 +80,7 @@ def render_table(results: dict[str, t.Any]) -> str:
     widths = [max(len(row[i]) for row in lines) for i in range(4)]
 
     def line(row: tuple[str, ...]) -> str:
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
         return "| " + " | ".join(cells) + " |"
 
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
@@ -101,9 +96,7 @@ def render_table(results: dict[str, t.Any]) -> str:
         if anonymous == 200:
             notes.append(f"{name} served a packument without a token (200): reads not checked")
         if _get(doc, "info", "auth") == "none":
-            notes.append(
-                f"{name} ran with auth.type = none: no token checks (Verdaccio checks a JWT)"
-            )
+            notes.append(f"{name} ran with auth.type = none: no token checks (Verdaccio checks a JWT)")
     notes.extend(results.get("notes", []))
     return "\n".join([headline(results), "", *text, "", *notes])
 

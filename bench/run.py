@@ -39,11 +39,7 @@ def _version(cmd: list[str]) -> str:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=20, check=False)
     except OSError:
         return "?"
-    return (
-        (proc.stdout or proc.stderr).strip().splitlines()[0]
-        if (proc.stdout or proc.stderr)
-        else "?"
-    )
+    return (proc.stdout or proc.stderr).strip().splitlines()[0] if (proc.stdout or proc.stderr) else "?"
 
 
 def machine_info() -> dict[str, t.Any]:

@@ -67,15 +67,10 @@ def build_dataset(
         return Release(name, version, manifest, make_tarball(manifest, size))
 
     pkgs = {
-        f"{SCOPE}/pkg-{i:04d}": [
-            release(f"{SCOPE}/pkg-{i:04d}", f"1.0.{v}", tarball_size) for v in range(versions)
-        ]
+        f"{SCOPE}/pkg-{i:04d}": [release(f"{SCOPE}/pkg-{i:04d}", f"1.0.{v}", tarball_size) for v in range(versions)]
         for i in range(packages)
     }
-    many = [
-        release(MANY_NAME, f"1.{i // 100}.{i % 100}", many_tarball_size)
-        for i in range(many_versions)
-    ]
+    many = [release(MANY_NAME, f"1.{i // 100}.{i % 100}", many_tarball_size) for i in range(many_versions)]
     return Dataset(pkgs, many)
 
 
@@ -112,9 +107,7 @@ class Publisher:
         url = f"{self.registry}/{escape_name(rel.name)}"
         resp = self._session().put(url, data=body, timeout=self.timeout)
         if resp.status_code not in (200, 201):
-            raise PublishError(
-                f"PUT {url} ({rel.version}) -> {resp.status_code}: {resp.text[:300]}"
-            )
+            raise PublishError(f"PUT {url} ({rel.version}) -> {resp.status_code}: {resp.text[:300]}")
 
     def publish_package(self, releases: list[Release]) -> int:
         """Publish one package's versions in order (one package is never written concurrently)."""

@@ -125,9 +125,7 @@ def run_wrk(
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
     cmd.append(base_url.rstrip("/") + "/")
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=duration + timeout + 30, check=False
-    )
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + timeout + 30, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
     return parse_wrk_output(proc.stdout)

@@ -1,9 +1,9 @@
 """End to end: nmr and Verdaccio on this machine in one run, plus the nginx static floor.
 
 ``python -m bench.run`` (``make bench``): installs wrk and nginx if missing, starts each registry
-on loopback with fresh storage, seeds it, measures it, stops it, then prints one table and writes
-the JSON results to ``bench/out/``. The registries run one after the other, never together, so
-neither competes with the other for the machine's cores.
+on loopback with fresh storage, then seeds and measures them one at a time (the other idles), runs
+the cold installs taking turns (nmr, Verdaccio, nginx, nmr, ...), prints one table and writes the
+JSON results to ``bench/out/``.
 """
 
 from __future__ import annotations
@@ -61,67 +61,78 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def bench_registry(
-    running: registries.Running, dataset: seed.Dataset, workdir: Path, settings: drive.Settings,
-    mirror_for_nginx: bool,
-) -> tuple[dict[str, t.Any], nginx.Mirror | None]:  # fmt: skip
-    """Measure one started registry (and stop it). Optionally mirror it for nginx first."""
-    # Other work on the machine skews every figure: keep the load it had when we started.
-    loadavg = os.getloadavg()
-    sampler = RssSampler(running.server.pid)
-    sampler.start()
-    mirror = None
-    try:
-        result = drive.measure(
-            running.url, running.token, dataset, workdir / running.name, settings,
-            on_phase=lambda phase: setattr(sampler, "phase", phase),
-        )  # fmt: skip
-        if mirror_for_nginx:
-            sampler.phase = "mirror"
-            names = [*dataset.names, *([seed.MANY_NAME] if dataset.many else [])]
-            log(f"  mirroring {len(names)} packuments from {running.name} for nginx")
-            mirror = nginx.build_mirror(workdir, running.url, running.token, names)
-    finally:
-        try:
-            rss = sampler.stop()
-        finally:
-            running.server.stop()
-    result["rss_mib"] = rss
-    result["peak_rss_under_load_mib"] = max((rss.get(p, 0.0) for p in LOAD_PHASES), default=0.0)
-    result["info"] = running.info
-    result["loadavg_before"] = [round(x, 2) for x in loadavg]
+@dataclasses.dataclass
+class Target:
+    """Something a cold install runs against: a registry (sampled) or the nginx floor."""
+
+    name: str
+    url: str
+    token: str
+    sampler: RssSampler | None = None
+    job: install.ColdInstall | None = None
+
+
+def start_registry(name: str, shared: Path, workdir: Path, nmr_auth: str) -> registries.Running:
+    log(f"bench: {name}: starting")
+    t0 = time.monotonic()
+    running = (
+        registries.start_nmr(workdir, auth=nmr_auth) if name == "nmr" else registries.start_verdaccio(shared, workdir)
+    )
+    log(f"bench: {name}: up at {running.url} in {time.monotonic() - t0:.1f} s")
+    return running
+
+
+def registry_result(running: registries.Running, rss: dict[str, float]) -> dict[str, t.Any]:
+    """What belongs to a registry besides its measurements: memory and what it was."""
+    info = dict(running.info)
     if running.name == "verdaccio":
         m = re.search(r"verdaccio/([\w.\-]+)", running.server.log_tail(20000))
-        result["info"]["version"] = m.group(1) if m else "?"
-    return result, mirror
+        info["version"] = m.group(1) if m else "?"
+    return {
+        "rss_mib": rss,
+        "peak_rss_under_load_mib": max((rss.get(p, 0.0) for p in LOAD_PHASES), default=0.0),
+        "info": info,
+    }
 
 
-def measure_floor(
+def floor_http(
     mirror: nginx.Mirror, dataset: seed.Dataset, workdir: Path, settings: drive.Settings
 ) -> dict[str, t.Any]:
-    """The same reads and install served as static files by nginx: what no registry can beat.
+    """The same reads served as static files by nginx: what no registry can beat.
 
-    There is no abbreviated packument here (nginx has one file per name), so that row has no
-    floor.
+    There is no abbreviated packument here (nginx has one file per name), so that row has no floor.
     """
     log("bench: nginx static floor")
-    server = nginx.serve(mirror.root, mirror.port, "/" + escape_name(dataset.names[0]))
-    out: dict[str, t.Any] = {"url": mirror.url}
-    try:
-        kinds = [k for k in drive.HTTP_KINDS if k != "packument_abbreviated"]
-        out["http"] = drive.measure_http(
-            mirror.url, "unused-by-nginx", dataset, mirror.tarball_paths, workdir / "floor",
-            settings, kinds=kinds,
-        )  # fmt: skip
-        if settings.install_runs > 0:
-            out["install"] = install.npm_install(
-                mirror.url, "unused-by-nginx", dataset.names, workdir / "floor-install",
-                runs=settings.install_runs,
-            )  # fmt: skip
-            log(f"  npm install: {out['install']['runs']} s")
-    finally:
-        server.stop()
-    return out
+    kinds = [k for k in drive.HTTP_KINDS if k != "packument_abbreviated"]
+    return drive.measure_http(
+        mirror.url, "unused-by-nginx", dataset, mirror.tarball_paths, workdir / "floor", settings, kinds=kinds
+    )
+
+
+def interleaved_installs(targets: list[Target], dataset: seed.Dataset, workdir: Path, runs: int) -> dict[str, str]:
+    """Cold installs taking turns (A, B, C, A, B, C, ...), so drifting load hits all alike.
+
+    A target whose install fails drops out; returns target name -> error.
+    """
+    failed: dict[str, str] = {}
+    for target in targets:
+        target.job = install.ColdInstall(target.url, target.token, dataset.names, workdir / f"install-{target.name}")
+    for i in range(runs):
+        for target in targets:
+            if target.name in failed or target.job is None:
+                continue
+            if target.sampler:
+                target.sampler.phase = "install"
+            try:
+                seconds = target.job.run()
+                log(f"  npm install {i + 1}/{runs} from {target.name}: {seconds:.2f} s")
+            except Exception as exc:
+                log(f"bench: npm install from {target.name} failed: {exc}")
+                failed[target.name] = str(exc)[-2000:]
+            finally:
+                if target.sampler:
+                    target.sampler.phase = "idle"
+    return failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,39 +172,72 @@ def main(argv: list[str] | None = None) -> int:
     nmr_auth = args.nmr_auth
     if nmr_auth == "auto":
         nmr_auth = "github" if registries.github_auth_available() else "none"
-    mirror = None
+    # Both registries stay up for the whole run but are measured one at a time: an idle one
+    # costs next to nothing, and keeping both lets the installs take turns at the end.
+    running: dict[str, registries.Running] = {}
+    samplers: dict[str, RssSampler] = {}
+    targets: list[Target] = []
+    nginx_server = None
     try:
-        for i, name in enumerate(wanted):
-            log(f"bench: {name}: starting")
-            t0 = time.monotonic()
+        for name in wanted:
             try:
-                running = (
-                    registries.start_nmr(workdir, auth=nmr_auth)
-                    if name == "nmr"
-                    else registries.start_verdaccio(shared, workdir)
-                )
-                log(f"bench: {name}: up at {running.url} in {time.monotonic() - t0:.1f} s")
-                last = i == len(wanted) - 1
-                result, built = bench_registry(
-                    running, dataset, workdir, settings,
-                    mirror_for_nginx=last and not args.no_floor,
-                )  # fmt: skip
+                running[name] = start_registry(name, shared, workdir, nmr_auth)
             except Exception as exc:  # one registry failing must not lose the other's figures
-                log(f"bench: {name} failed: {exc}")
+                log(f"bench: {name} failed to start: {exc}")
                 results["registries"][name] = {"error": str(exc)[-2000:]}
                 continue
-            mirror = built or mirror
-            results["registries"][name] = result
-            if built:
-                results["floor_source"] = name
-        if mirror:
+            samplers[name] = RssSampler(running[name].server.pid)
+            samplers[name].phase = "idle"
+            samplers[name].start()
+            targets.append(Target(name, running[name].url, running[name].token, samplers[name]))
+        for target in list(targets):
+            log(f"bench: {target.name}: measuring")
+            assert target.sampler is not None
+            sampler = target.sampler
+            loadavg = os.getloadavg()  # other work on the machine skews every figure: keep it
             try:
-                results["floor"] = measure_floor(mirror, dataset, workdir, settings)
-                results["floor"]["source"] = results.get("floor_source")
+                result = drive.measure(
+                    target.url, target.token, dataset, workdir / target.name, settings, do_install=False,
+                    on_phase=lambda phase, s=sampler: setattr(s, "phase", phase),
+                )  # fmt: skip
+            except Exception as exc:
+                log(f"bench: {target.name} failed: {exc}")
+                results["registries"][target.name] = {"error": str(exc)[-2000:]}
+                targets.remove(target)
+                continue
+            finally:
+                sampler.phase = "idle"
+            result["loadavg_before"] = [round(x, 2) for x in loadavg]
+            results["registries"][target.name] = result
+        if targets and not args.no_floor:
+            source = targets[-1]
+            try:
+                names = [*dataset.names, *([seed.MANY_NAME] if dataset.many else [])]
+                log(f"bench: mirroring {len(names)} packuments from {source.name} for nginx")
+                mirror = nginx.build_mirror(workdir, source.url, source.token, names)
+                nginx_server = nginx.serve(mirror.root, mirror.port, "/" + escape_name(dataset.names[0]))
+                results["floor"] = {"source": source.name, "http": floor_http(mirror, dataset, workdir, settings)}
+                targets.append(Target("nginx", mirror.url, "unused-by-nginx"))
             except Exception as exc:  # the registries' figures still stand without it
                 log(f"bench: nginx floor failed: {exc}")
                 results["floor"] = {"error": str(exc)[-2000:]}
+        if targets and settings.install_runs > 0:
+            log(f"bench: cold npm installs, {settings.install_runs} rounds over {[x.name for x in targets]}")
+            failed = interleaved_installs(targets, dataset, workdir, settings.install_runs)
+            for target in targets:
+                where = results["floor"] if target.name == "nginx" else results["registries"][target.name]
+                if target.name in failed:
+                    where["install_error"] = failed[target.name]
+                    results.setdefault("notes", []).append(f"npm install from {target.name} failed: see the JSON")
+                elif target.job and target.job.times:
+                    where["install"] = target.job.summary()
     finally:
+        if nginx_server:
+            nginx_server.stop()
+        for name, run in running.items():
+            rss = samplers[name].stop()
+            run.server.stop()
+            results["registries"].setdefault(name, {}).update(registry_result(run, rss))
         results["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         args.out_dir.mkdir(parents=True, exist_ok=True)
         stamp = started.strftime("%Y%m%dT%H%M%SZ")

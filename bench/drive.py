@@ -175,7 +175,7 @@ def add_size_args(p: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace) -> tuple[Settings, dict[str, int]]:
     if args.quick:
         args.packages, args.many_versions = min(args.packages, 30), min(args.many_versions, 100)
-        args.duration, args.warmup, args.install_runs = 3, 1, 1
+        args.duration, args.warmup, args.install_runs = 3, 1, min(args.install_runs, 1)
     settings = Settings(
         args.duration,
         args.warmup,

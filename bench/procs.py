@@ -153,12 +153,13 @@ class RssSampler(threading.Thread):
         return sum(rss_kib(p) for p in process_tree(self.root))
 
     def run(self) -> None:
-        while not self._halt.is_set():
+        while True:  # at least one sample, however soon stop() comes
             kib = self.sample()
             phase = self.phase
             if kib > self.peaks.get(phase, 0):
                 self.peaks[phase] = kib
-            self._halt.wait(self.interval)
+            if self._halt.wait(self.interval):
+                return
 
     def stop(self) -> dict[str, float]:
         """Stop sampling; return the peaks in MiB per phase and overall (``peak``)."""

@@ -54,14 +54,26 @@ def serve(config: Config, bind: str | None) -> None:
     NmrApplication().run()
 
 
+def storage_problem(config: Config) -> str | None:
+    """Why tarball storage cannot be used (missing bucket, bad credentials...), or None."""
+    from nmr.storage import make_storage
+
+    try:
+        storage = make_storage(config)
+        try:
+            storage.check()
+        finally:
+            storage.close()
+    except Exception as exc:  # report every kind of backend failure the same way
+        return f"tarball storage ({config.get('storage.type')}) is not usable: {exc}"
+    return None
+
+
 def check_config(config: Config) -> int:
     print(json.dumps(config.masked(), indent=2, sort_keys=True))
-    try:
-        from nmr.storage import make_storage
-
-        make_storage(config).check()
-    except Exception as exc:  # report every kind of backend failure the same way
-        print(f"storage: NOT OK: {exc}", file=sys.stderr)
+    problem = storage_problem(config)
+    if problem:
+        print(f"storage: NOT OK: {problem}", file=sys.stderr)
         return 1
     print("storage: ok", file=sys.stderr)
     return 0
@@ -82,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nmr: configuration error: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
+        problem = storage_problem(config)
+        if problem:
+            print(f"nmr: cannot start: {problem}", file=sys.stderr)
+            return 2
         serve(config, args.bind)
         return 0
     return check_config(config)

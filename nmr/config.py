@@ -40,6 +40,9 @@ DEFAULTS: dict[str, t.Any] = {
         "type": "github",
         "github": {
             "api_url": "https://api.github.com",
+            # Web host repository URLs must name; "" derives it from api_url
+            # (api.github.com -> github.com, https://ghe.example.com/api/v3 -> ghe.example.com).
+            "host": "",
             "cache_ttl": 300,
             "negative_ttl": 30,
             "stale_grace": 3600,
@@ -216,6 +219,8 @@ def _validate(data: dict[str, t.Any]) -> None:
     public_url = data["server"]["public_url"]
     if public_url and not re.fullmatch(r"https?://[^\s\"'<>\\]+", public_url):
         raise ConfigError(f"server.public_url {public_url!r} must be an http(s) URL")
+    if data["storage"]["type"] == "s3" and not data["storage"]["s3"]["bucket"]:
+        raise ConfigError("storage.type is 's3' but storage.s3.bucket is empty: name the bucket")
     if data["server"]["threads"] < 1:
         raise ConfigError("server.threads must be at least 1")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from nmr.api.helpers import identity, json_object, services
-from nmr.errors import BadRequest, NotFound
+from nmr.errors import BadRequest, NotFound, Unauthorized
 
 bp = Blueprint("users", __name__)
 
@@ -21,7 +21,11 @@ def login(username: str) -> Response:
     name, password = body.get("name", username), body.get("password")
     if not isinstance(name, str) or not isinstance(password, str) or not password:
         raise BadRequest("login needs 'name' and 'password' (your GitHub login and a personal access token)")
-    token = services().registry.login(name, password)
+    try:
+        token = services().registry.login(name, password)
+    except Unauthorized as exc:
+        # Basic makes npm print "Incorrect or missing password" rather than "token invalid".
+        raise Unauthorized(exc.message, headers={"WWW-Authenticate": 'Basic realm="nmr"'}) from None
     response = jsonify(
         {
             "ok": True,

@@ -214,3 +214,49 @@ def make_project(root: Path, dependencies: dict[str, str]) -> Path:
         json.dumps({"name": "consumer", "version": "1.0.0", "private": True, "dependencies": dependencies})
     )
     return root
+
+
+def npm_login(npm: Npm, username: str, password: str, timeout: float = 60) -> tuple[int, str]:
+    """Run ``npm login --auth-type=legacy`` on a pseudo-terminal, answering its two prompts.
+
+    npm reads the password with echo off, which needs a terminal: piped stdin ends the command
+    before it asks. Returns the exit code and everything npm printed.
+    """
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        ["npm", "login", "--auth-type=legacy"],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=npm.env(),
+        cwd=npm.workdir,
+        close_fds=True,
+    )
+    os.close(follower)
+    output = b""
+    answers = [(b"Username:", username), (b"Password:", password)]
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(leader, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                output += chunk
+                if answers and answers[0][0] in output.split(b"\n")[-1] + chunk:
+                    os.write(leader, answers.pop(0)[1].encode() + b"\r")
+            elif proc.poll() is not None:
+                break
+        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(leader)
+    return code, output.decode(errors="replace")

@@ -229,6 +229,21 @@ def test_check_config_names_a_missing_bucket(moto: MotoServer, tmp_path: Path) -
     assert '"secret_access_key": "***"' in ran.stdout
     assert secret not in ran.stdout + ran.stderr
 
+    # 'nmr serve' refuses to start on the same configuration, with the same clear message.
+    serve = subprocess.run(
+        [sys.executable, "-m", "nmr.cli", "serve", "--bind", "127.0.0.1:0"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert serve.returncode == 2
+    assert "nmr: cannot start: tarball storage (s3) is not usable" in serve.stderr
+    assert "'no-such-bucket'" in serve.stderr and "does not exist" in serve.stderr
+    assert secret not in serve.stdout + serve.stderr
+
     s3_client(moto).create_bucket(Bucket="no-such-bucket")
     ok = subprocess.run(
         [sys.executable, "-m", "nmr.cli", "check-config"],

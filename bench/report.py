@@ -86,6 +86,9 @@ def render_table(results: dict[str, t.Any]) -> str:
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     text = [line(lines[0]), rule, *(line(row) for row in lines[1:])]
     notes = [RATIO_NOTE]
+    auths = [f"{name} {_get(doc, 'info', 'auth')}" for name, doc in results.get("registries", {}).items()]
+    if auths:
+        notes.append("auth: " + "; ".join(auths))
     for name, doc in results.get("registries", {}).items():
         if isinstance(doc, dict) and doc.get("error"):
             notes.append(f"{name} failed: {doc['error'].splitlines()[0][:200]}")

@@ -127,13 +127,18 @@ def start_nmr(workdir: Path, auth: str = "none", threads: int | None = None, sta
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     cmd = [*nmr_command(), "serve", "--config", str(config), "--bind", f"127.0.0.1:{port}"]
     server = Server("nmr", cmd, workdir / "nmr.log", env=env, cwd=root)
+    info: dict[str, t.Any] = {"auth": "github (fake GitHub API on loopback)" if gh is not None else "none"}
     if gh is not None:
-        server.on_stop(gh.stop)
+
+        def stop_github() -> None:
+            info["github_calls"] = gh.counts()  # nmr's cache should keep these few
+            gh.stop()
+
+        server.on_stop(stop_github)
     try:
         server.wait_http(f"{url}/-/ping", startup_timeout, ok=lambda s: s == 200)
     except BaseException:
         server.stop()
         raise
     token = BENCH_TOKEN if gh is not None else "bench-token-not-checked"
-    info = {"auth": "github (fake GitHub API on loopback)" if gh is not None else "none"}
     return Running("nmr", url, token, server, info)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import sys
@@ -86,6 +87,11 @@ def start_fake_github() -> t.Any:
     return gh
 
 
+def toml_str(value: object) -> str:
+    """A TOML basic string (JSON's escapes are TOML's) for a URL or a path."""
+    return json.dumps(str(value))
+
+
 def start_nmr(workdir: Path, auth: str = "none", threads: int | None = None, startup_timeout: float = 60) -> Running:
     """nmr with LevelDB + local storage, upstream off, only ``@bench`` hosted.
 
@@ -101,13 +107,13 @@ def start_nmr(workdir: Path, auth: str = "none", threads: int | None = None, sta
     gh = start_fake_github() if auth == "github" else None
     if gh is not None:
         # Repository URLs in the seed name github.com; the API is the fake.
-        auth_lines = ["[auth]", 'type = "github"', "[auth.github]", f'api_url = "{gh.url}"']
+        auth_lines = ["[auth]", 'type = "github"', "[auth.github]", f"api_url = {toml_str(gh.url)}"]
         auth_lines.append('host = "github.com"')
     else:
         auth_lines = ["[auth]", 'type = "none"']
     lines = [
         "[server]",
-        f'public_url = "{url}"',
+        f"public_url = {toml_str(url)}",
         *([f"threads = {threads}"] if threads else []),
         "[logging]",
         'level = "warning"',
@@ -115,9 +121,9 @@ def start_nmr(workdir: Path, auth: str = "none", threads: int | None = None, sta
         'scopes = ["@bench"]',
         *auth_lines,
         "[metadata.leveldb]",
-        f'path = "{root / "db"}"',
+        f"path = {toml_str(root / 'db')}",
         "[storage.local]",
-        f'path = "{root / "storage"}"',
+        f"path = {toml_str(root / 'storage')}",
         "[upstream]",
         'mode = "off"',
     ]

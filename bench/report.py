@@ -30,7 +30,8 @@ def _fmt(value: t.Any) -> str:
 
 def _ratio(a: t.Any, b: t.Any) -> str:
     if isinstance(a, int | float) and isinstance(b, int | float) and b:
-        return f"{a / b:.2f}x"
+        r = a / b
+        return f"{r:.2f}x" if r >= 0.1 else f"{r:.2g}x"  # 0.0018x, not 0.00x
     return ""
 
 
@@ -114,3 +115,19 @@ def headline(results: dict[str, t.Any]) -> str:
         f"tarballs); wrk {st.get('threads')} threads, {st.get('connections')} connections, "
         f"{st.get('duration')} s; {mc.get('cpus')} CPUs ({mc.get('cpu')}), node {mc.get('node')}"
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.report [RESULTS.json]``: print the table of a saved run again."""
+    import json
+    import sys
+    from pathlib import Path
+
+    args = sys.argv[1:] if argv is None else argv
+    path = Path(args[0]) if args else Path(__file__).parent / "out" / "latest.json"
+    print(render_table(json.loads(path.read_text())))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

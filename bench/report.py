@@ -74,6 +74,8 @@ def rows(results: dict[str, t.Any]) -> list[tuple[str, t.Any, t.Any, tuple[str, 
 def render_table(results: dict[str, t.Any]) -> str:
     lines = [("figure", "nmr", "Verdaccio", "ratio")]
     for label, a, b, floor_keys in rows(results):
+        if label.startswith("  ") and a is None and b is None:
+            continue  # a detail row the saved run predates
         lines.append((label, _fmt(a), _fmt(b), _ratio(a, b)))
         floor = _get(results, "floor", *floor_keys) if floor_keys else None
         if isinstance(floor, int | float) and floor:

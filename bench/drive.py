@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import json
 import sys
 import time
@@ -35,6 +36,17 @@ class Settings:
     threads: int = 2
     install_runs: int = 3
     seed_threads: int = 8
+
+
+def is_loopback(url: str) -> bool:
+    """Whether ``url`` points at this machine (127.0.0.0/8, ::1 or localhost)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def npm_headers(token: str) -> dict[str, str]:
@@ -126,9 +138,14 @@ def log(msg: str) -> None:
 def measure(
     url: str, token: str, dataset: seed.Dataset, workdir: Path, settings: Settings,
     do_seed: bool = True, do_install: bool = True,
-    on_phase: t.Callable[[str], None] = lambda _: None,
+    on_phase: t.Callable[[str], None] = lambda _: None, allow_remote: bool = False,
 ) -> dict[str, t.Any]:  # fmt: skip
-    """Everything for one registry; returns the JSON-able results."""
+    """Everything for one registry; returns the JSON-able results.
+
+    Load goes to loopback only, unless ``allow_remote`` (a registry you own, on purpose).
+    """
+    if not allow_remote and not is_loopback(url):
+        raise ValueError(f"{url} is not on this machine; pass --allow-remote if you mean to load it")
     url = url.rstrip("/")
     workdir.mkdir(parents=True, exist_ok=True)
     out: dict[str, t.Any] = {"url": url}
@@ -199,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--token", required=True, help="bearer token for reads and publishes")
     p.add_argument("--skip-seed", action="store_true", help="the data set is already there")
     p.add_argument("--no-install", action="store_true")
+    p.add_argument("--allow-remote", action="store_true", help="allow a registry that is not on 127.0.0.1")
     p.add_argument("--workdir", type=Path, default=Path("bench/out/work"))
     p.add_argument("--out", type=Path, help="write the JSON results here")
     add_size_args(p)
@@ -214,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         settings,
         do_seed=not args.skip_seed,
         do_install=not args.no_install,
+        allow_remote=args.allow_remote,
     )
     result["dataset"] = dataset.describe()
     result["started"] = started

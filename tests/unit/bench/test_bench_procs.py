@@ -7,6 +7,9 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+from bench.drive import is_loopback
 from bench.install import write_project
 from bench.procs import RssSampler, process_tree, rss_kib
 
@@ -34,3 +37,18 @@ def test_process_tree_and_rss_see_our_children():
         child.kill()
         child.wait()
     assert rss_kib(child.pid) == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("http://127.0.0.1:4873", True),
+        ("http://127.8.0.1/", True),
+        ("http://localhost:3000/npm/", True),
+        ("http://[::1]:3000", True),
+        ("http://10.0.0.5:4873", False),
+        ("https://registry.example.com/", False),
+    ],
+)
+def test_load_goes_to_loopback_only(url, ok):
+    assert is_loopback(url) is ok

@@ -58,30 +58,33 @@ http {{
 """
 
 
-def mirror(source: str, token: str, names: t.Sequence[str], root: Path, nginx_url: str) -> list[str]:
+def mirror(source: str, token: str, names: t.Sequence[str], root: Path, nginx_url: str) -> dict[str, list[str]]:
     """Copy the full packuments of ``names`` and their tarballs into ``root``.
 
-    Returns the tarball paths (the same on nginx as on ``source``).
+    Returns name -> its tarball paths (the same on nginx as on ``source``).
     """
     source = source.rstrip("/")
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {token}"
-    tarballs: list[str] = []
+    tarballs: dict[str, list[str]] = {}
 
     def one(name: str) -> None:
+        session = requests.Session()  # one per package: sessions are not shared across threads
+        session.headers["Authorization"] = f"Bearer {token}"
         resp = session.get(f"{source}/{escape_name(name)}", headers={"Accept": "application/json"}, timeout=60)
         resp.raise_for_status()
         doc = resp.json()
+        paths = tarballs.setdefault(name, [])
         for manifest in doc.get("versions", {}).values():
             dist = manifest["dist"]
             path = urlsplit(dist["tarball"]).path
-            dest = root / "tarballs" / path.lstrip("/")
+            dest = (root / "tarballs" / path.lstrip("/")).resolve()
+            if ".." in path.split("/") or not dest.is_relative_to(root.resolve()):
+                raise ValueError(f"{name}: refusing to store tarball path {path!r}")
             dest.parent.mkdir(parents=True, exist_ok=True)
             tgz = session.get(dist["tarball"], timeout=60)
             tgz.raise_for_status()
             dest.write_bytes(tgz.content)
             dist["tarball"] = nginx_url.rstrip("/") + path
-            tarballs.append(path)
+            paths.append(path)
         body = json.dumps(doc).encode()
         meta = root / "meta" / f"{name}.json"
         meta.parent.mkdir(parents=True, exist_ok=True)
@@ -100,7 +103,7 @@ class Mirror:
     root: Path
     port: int
     url: str
-    tarball_paths: list[str]
+    tarball_paths: dict[str, list[str]]
 
 
 def build_mirror(workdir: Path, source: str, token: str, names: t.Sequence[str]) -> Mirror:

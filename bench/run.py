@@ -104,9 +104,9 @@ def floor_http(
     """
     log("bench: nginx static floor")
     kinds = [k for k in drive.HTTP_KINDS if k != "packument_abbreviated"]
-    return drive.measure_http(
-        mirror.url, "unused-by-nginx", dataset, mirror.tarball_paths, workdir / "floor", settings, kinds=kinds
-    )
+    # The same tarballs as the registries' wrk runs: those of the regular packages.
+    paths = [p for name in dataset.names for p in mirror.tarball_paths[name]]
+    return drive.measure_http(mirror.url, "unused-by-nginx", dataset, paths, workdir / "floor", settings, kinds=kinds)
 
 
 def interleaved_installs(targets: list[Target], dataset: seed.Dataset, workdir: Path, runs: int) -> dict[str, str]:

@@ -133,7 +133,10 @@ def start_nmr(workdir: Path, auth: str = "none", threads: int | None = None, sta
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     cmd = [*nmr_command(), "serve", "--config", str(config), "--bind", f"127.0.0.1:{port}"]
     server = Server("nmr", cmd, workdir / "nmr.log", env=env, cwd=root)
-    info: dict[str, t.Any] = {"auth": "github (fake GitHub API on loopback)" if gh is not None else "none"}
+    info: dict[str, t.Any] = {
+        "auth": "github (fake GitHub API on loopback)" if gh is not None else "none",
+        "config": lines,
+    }
     if gh is not None:
 
         def stop_github() -> None:

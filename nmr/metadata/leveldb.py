@@ -26,6 +26,7 @@ import typing as t
 import weakref
 
 import plyvel
+from cachetools import LRUCache
 
 from nmr.errors import Unavailable
 from nmr.metadata import MetadataStore, PackageHead, PackageRecord, TarballEntry, UpstreamHead, UpstreamRecord
@@ -53,6 +54,8 @@ class LevelDBMetadataStore(MetadataStore):
             raise
         self._locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
         self._locks_guard = threading.Lock()
+        # Tarball entries as last written, per package (guarded by _locks_guard).
+        self._written: LRUCache[str, dict[str, TarballEntry]] = LRUCache(maxsize=2048)
 
     def _lock_for(self, name: str) -> threading.Lock:
         with self._locks_guard:
@@ -95,12 +98,21 @@ class LevelDBMetadataStore(MetadataStore):
             if current_rev != expected_rev:
                 return False
             tprefix = self._k(b"t:", f"{name}\0")
+            # This process is the only writer, so the entries it wrote last time are what is
+            # stored: write only the ones that changed (a publish adds one), not all of them.
+            with self._locks_guard:  # cachetools caches are not thread-safe
+                previous = self._written.get(name)
             with self._db.write_batch(transaction=True, sync=True) as batch:
-                for key in self._db.iterator(prefix=tprefix, include_value=False):
-                    version = key[len(tprefix) :].decode()
-                    if version not in record.tarballs:
-                        batch.delete(key)
+                if previous is None:
+                    for key in self._db.iterator(prefix=tprefix, include_value=False):
+                        if key[len(tprefix) :].decode() not in record.tarballs:
+                            batch.delete(key)
+                else:
+                    for version in previous.keys() - record.tarballs.keys():
+                        batch.delete(tprefix + version.encode())
                 for version, entry in record.tarballs.items():
+                    if previous is not None and previous.get(version) == entry:
+                        continue
                     value = json.dumps(entry.__dict__, separators=(",", ":")).encode()
                     batch.put(tprefix + version.encode(), value)
                 batch.put(self._k(b"d:", name), b"%d\n" % record.head.rev + record.document)
@@ -112,6 +124,8 @@ class LevelDBMetadataStore(MetadataStore):
                     batch.put(self._k(b"s:", name), record.summary)
                 # The head goes last in the batch; the batch is atomic, so order is for readers only.
                 batch.put(self._k(b"h:", name), json.dumps(record.head.__dict__).encode())
+            with self._locks_guard:
+                self._written[name] = dict(record.tarballs)
             return True
 
     _UPSTREAM_PREFIX: t.ClassVar[dict[str, bytes]] = {"full": b"uf:", "abbreviated": b"ua:", "index": b"ui:"}

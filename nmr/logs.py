@@ -76,3 +76,9 @@ def logging_dict(config: Config) -> dict[str, t.Any]:
 def configure_logging(config: Config) -> None:
     """Send every log record (nmr's and gunicorn's) to stderr in the configured format."""
     logging.config.dictConfig(logging_dict(config))
+    # The access log writes a record per request. Neither format prints the caller's source
+    # line, thread or process, so skip collecting them (the logging HOWTO's "Optimization").
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False

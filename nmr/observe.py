@@ -21,6 +21,8 @@ from urllib.parse import quote
 
 from werkzeug.exceptions import RequestTimeout
 
+from nmr.metrics import NULL_METRICS
+
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -155,6 +157,10 @@ class _Observed:
             self._done(self._sent)
 
 
+#: Requests whose body nmr reads, and so the only ones that need a read deadline.
+_BODY_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
+
+
 class RequestObserver:
     """WSGI middleware: one access-log line and the request metrics per request."""
 
@@ -164,6 +170,9 @@ class RequestObserver:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
         method = environ.get("REQUEST_METHOD", "GET")
+        has_body = method in _BODY_METHODS
+        if not has_body and self.metrics is NULL_METRICS and not access_log.isEnabledFor(logging.INFO):
+            return self.app(environ, start_response)  # nothing to observe and no body to time out
         route = route_label(method, environ.get("PATH_INFO", ""))
         seen: dict[str, t.Any] = {"status": 500, "length": None, "finished": False}
 
@@ -180,7 +189,7 @@ class RequestObserver:
             seen["finished"] = True
             self._record(environ, method, route, seen["status"], sent, time.perf_counter() - started)
 
-        sock = self._arm_read_timeout(environ)
+        sock = self._arm_read_timeout(environ) if has_body else None
         self.metrics.inc("http_requests_in_flight")
         try:
             result = self.app(environ, observing_start_response)

@@ -82,6 +82,17 @@ class UpstreamMismatch(NmrError):
     message = "the upstream registry sent a tarball that does not match its checksum; nothing was stored"
 
 
+class UpstreamForeignTarball(NmrError):
+    """*502*: the packument points the tarball at another host than the upstream registry."""
+
+    status = 502
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc.lower()
+
+
 class _Failure(Exception):
     """Upstream could not give an answer (network error, timeout, 5xx, unreadable body)."""
 
@@ -587,6 +598,14 @@ class UpstreamRegistry:
 
     def _download(self, name: str, version: str, info: dict[str, str], key: str) -> None:
         """Fetch a tarball to a temp file while hashing, verify it, then store it."""
+        if _origin(info["url"]) != _origin(self.url):
+            # A packument names the download URL; nmr fetches it server-side, so only the
+            # upstream's own host is asked (no request to whatever address a packument names).
+            self._warn_once(f"{name}@{version}", "upstream tarball %s is not on the upstream host", info["url"])
+            raise UpstreamForeignTarball(
+                f"the upstream packument of {name}@{version} points its tarball at another host than "
+                "upstream.url; nmr only downloads from the upstream registry itself"
+            )
         try:
             response = self._session().get(info["url"], stream=True, timeout=self.timeout)
         except requests.RequestException as exc:

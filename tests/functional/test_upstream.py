@@ -521,3 +521,33 @@ def test_forwarded_packuments_keep_their_signatures(client, stub):
     dist["signatures"] = [{"keyid": "SHA256:test", "sig": "MEUC"}]
     got = client.get("/leftpad").json["versions"]["1.0.0"]["dist"]
     assert got["signatures"] == dist["signatures"] and got["integrity"] == dist["integrity"]
+
+
+def test_tarball_on_another_host_is_never_fetched(app, client, stub):
+    """A packument cannot make nmr request an address of its choosing (server-side fetch)."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Trap(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    trap = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trap)
+    threading.Thread(target=trap.serve_forever, daemon=True).start()
+    try:
+        dist = stub.packuments["leftpad"]["versions"]["1.0.0"]["dist"]
+        dist["tarball"] = f"http://127.0.0.1:{trap.server_address[1]}/internal/secret.tgz"
+        r = client.get("/leftpad/-/leftpad-1.0.0.tgz")
+        assert r.status_code == 502 and "another host" in r.json["error"]
+        assert hits == []
+        assert tarball_keys(app) == []
+    finally:
+        trap.shutdown()
+        trap.server_close()

@@ -277,9 +277,13 @@ class Registry:
 
     def publish(self, identity: Identity, name: str, body: dict[str, t.Any]) -> tuple[int, dict[str, t.Any]]:
         self.require_hosted_write(name)
-        if identity.anonymous:
-            # Refuse before decoding and unpacking a tarball that may be 100 MB.
-            self.auth.authorize(identity, Action.WRITE, name, None)
+        # Refuse callers who cannot publish before decoding and unpacking a tarball that may be
+        # 100 MB. Every publish over an existing binding needs at least push on it (moving the
+        # package needs admin there), so this check is never stricter than the full one below.
+        head = self.metadata.head(name)
+        bound = Repository.from_json(head.repository) if head else None
+        if identity.anonymous or bound is not None:
+            self.auth.authorize(identity, Action.WRITE, name, bound)
         request = validate_publish(name, body)
         claimed = self.auth.bind(identity, name, request.manifest)
         stored_key: str | None = None

@@ -128,3 +128,19 @@ def test_cold_install_costs_one_list_not_one_call_per_package(gh_client: t.Any, 
     for i in range(20):
         assert gh_client.get(f"/{builders.escape(f'@acme/p{i}')}", headers=bearer("ghp_carol")).status_code == 200
     assert gh.counts() == {"/user": 1, "/user/repos": 1}
+
+
+def test_callers_without_push_are_refused_before_the_tarball_is_read(
+    gh_client: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert put(gh_client, "ghp_bob").status_code == 201
+    import nmr.service
+
+    inspected: list[str] = []
+    real = nmr.service.validate_publish
+    monkeypatch.setattr(nmr.service, "validate_publish", lambda name, body: inspected.append(name) or real(name, body))
+    assert put(gh_client, "ghp_dave", "1.1.0").status_code == 404  # no access to acme/widgets
+    assert put(gh_client, "ghp_carol", "1.1.0").status_code == 403  # pull only
+    assert inspected == []
+    assert put(gh_client, "ghp_bob", "1.1.0").status_code == 201
+    assert inspected == [PKG]

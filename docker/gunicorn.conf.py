@@ -6,7 +6,8 @@ operators who start gunicorn themselves. Both take every value from ``nmr.cli.gu
 
 Why these settings (LevelDB decides most of them):
 
-* ``workers = 1`` with ``worker_class = "gthread"`` and ``threads = server.threads``: LevelDB
+* ``workers = 1`` with ``worker_class = "nmr.worker.NmrWorker"`` (gthread with less work per
+  request, see nmr/worker.py) and ``threads = server.threads``: LevelDB
   lets one process open a database (google/leveldb doc/index.md, "Concurrency"). A second
   worker would fail to take the lock, so concurrency comes from threads in one worker.
 * ``preload_app = False``: the app, and with it the database, is built in the worker after the
@@ -17,8 +18,9 @@ Why these settings (LevelDB decides most of them):
 * ``graceful_timeout``: after SIGTERM the worker stops accepting and finishes the requests in
   flight, a publish included, for up to this many seconds. Give ``docker stop -t`` (or
   ``stop_grace_period``) a few seconds more than this.
-* ``accesslog = None``: nmr logs each request itself (``nmr.access``), with the GitHub login
-  and never a token.
+* ``accesslog = None``, ``logger_class = "nmr.worker.QuietAccessLogger"``: nmr logs each
+  request itself (``nmr.access``), with the GitHub login and never a token, so gunicorn does
+  not build an access line of its own per request.
 """
 
 from nmr.cli import gunicorn_options
@@ -29,6 +31,7 @@ _options = gunicorn_options(load_config(), None)
 bind = _options["bind"]
 workers = _options["workers"]
 worker_class = _options["worker_class"]
+logger_class = _options["logger_class"]
 threads = _options["threads"]
 timeout = _options["timeout"]
 graceful_timeout = _options["graceful_timeout"]

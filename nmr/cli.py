@@ -18,8 +18,9 @@ SHM = "/dev/shm"  # noqa: S108 - gunicorn creates its heartbeat file there with 
 def gunicorn_options(config: Config, bind: str | None) -> dict[str, t.Any]:
     """gunicorn settings for nmr; ``nmr serve`` and ``docker/gunicorn.conf.py`` both use them.
 
-    * ``workers=1``, ``worker_class="gthread"``, ``threads=server.threads``: LevelDB allows one
-      process to open the database, so concurrency comes from threads in a single worker.
+    * ``workers=1``, ``worker_class`` = ``nmr.worker.NmrWorker`` (gthread with less work per
+      request), ``threads=server.threads``: LevelDB allows one process to open the database,
+      so concurrency comes from threads in a single worker.
     * ``preload_app=False``: the app (and with it the database) is built in the worker after
       the fork; a preloaded app would open LevelDB in the master and hold its lock there.
     * ``timeout``: with gthread this is a heartbeat of the worker's event loop, which keeps
@@ -29,13 +30,15 @@ def gunicorn_options(config: Config, bind: str | None) -> dict[str, t.Any]:
     * ``graceful_timeout``: on SIGTERM the worker stops accepting, finishes the requests in
       flight (a publish completes or, past the deadline, is killed before its metadata is
       written: storage first, metadata last), then exits.
-    * ``accesslog=None``: nmr writes its own access log (``nmr.access``) with the GitHub login
-      and no credentials; ``logconfig_dict`` gives gunicorn's own lines the same format.
+    * ``accesslog=None`` and ``logger_class`` = ``nmr.worker.QuietAccessLogger``: nmr writes its
+      own access log (``nmr.access``) with the GitHub login and no credentials;
+      ``logconfig_dict`` gives gunicorn's own lines the same format.
     """
     return {
         "bind": bind or f"{config.get('server.host')}:{config.get('server.port')}",
         "workers": 1,
-        "worker_class": "gthread",
+        "worker_class": "nmr.worker.NmrWorker",
+        "logger_class": "nmr.worker.QuietAccessLogger",
         "threads": config.get("server.threads"),
         "timeout": config.get("server.timeout"),
         "graceful_timeout": config.get("server.graceful_timeout"),

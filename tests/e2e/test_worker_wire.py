@@ -121,3 +121,19 @@ def test_a_failing_app_gets_a_500_and_the_server_goes_on(server: tuple[str, int]
         assert fetch(conn, "GET", "/small")[0] == 200
     finally:
         conn.close()
+
+
+def test_expect_100_continue_is_answered_before_the_body_is_sent(server: tuple[str, int]) -> None:
+    body = b"x" * 5000
+    with socket.create_connection(server, timeout=10) as sock:
+        head = f"PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n"
+        sock.sendall(head.encode())
+        interim = sock.recv(65536)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"  # not held back with the final headers
+        sock.sendall(body)
+        data = b""
+        while not data.endswith(body):
+            chunk = sock.recv(65536)
+            assert chunk, data
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200 ") and b"\r\n\r\n" + body in data

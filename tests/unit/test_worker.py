@@ -88,3 +88,15 @@ def test_quiet_logger_builds_no_access_line():
     logger = QuietAccessLogger.__new__(QuietAccessLogger)  # no gunicorn config needed
     logger.atoms = None  # would raise if access() tried to build the line
     assert logger.access(None, None, {}, None) is None
+
+
+def test_mmap_threshold_is_fixed_unless_the_operator_set_it(monkeypatch):
+    import ctypes.util
+
+    from nmr.worker import fix_mmap_threshold
+
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    has_mallopt = hasattr(ctypes.CDLL(ctypes.util.find_library("c")), "mallopt")
+    assert fix_mmap_threshold() is has_mallopt  # glibc (Debian, this CI): True
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert fix_mmap_threshold() is False

@@ -103,7 +103,7 @@ def new_document(name: str) -> Document:
 def load_document(data: bytes) -> Document:
     try:
         doc: Document = orjson.loads(data)
-    except orjson.JSONDecodeError:  # what only the stdlib reads: integers over 64 bits, NaN
+    except orjson.JSONDecodeError:  # what only the stdlib reads: big integers, NaN, lone surrogates
         doc = json.loads(data)
     return doc
 
@@ -115,8 +115,10 @@ def dump(obj: t.Any) -> bytes:
     versions)."""
     try:
         return orjson.dumps(obj)
-    except orjson.JSONEncodeError:  # integers over 64 bits, lone surrogates: the stdlib copes
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    except orjson.JSONEncodeError:
+        # Integers over 64 bits, or a lone surrogate ("\ud800" is valid JSON in a publish body,
+        # but cannot be written as UTF-8): the stdlib with \u escapes writes both.
+        return json.dumps(obj, separators=(",", ":")).encode()
 
 
 def tarball_url_template(name: str, version: str) -> str:

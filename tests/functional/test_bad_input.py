@@ -212,3 +212,17 @@ def test_bad_revision_and_unknown_package_writes(seeded):
     assert seeded.delete("/@acme%2fnothing/-rev/1-x").status_code == 404
     assert seeded.put("/-/package/@acme%2fnothing/dist-tags/beta", json="1.0.0").status_code == 404
     assert set(seeded.get(f"/{escape(NAME)}").json["versions"]) == {"1.0.0"}
+
+
+def test_a_lone_surrogate_in_a_manifest_is_stored_escaped_not_a_500(client):
+    """JSON may carry "\\ud800" (half a UTF-16 pair); it cannot be written as UTF-8, so it is
+    kept escaped instead of failing the publish after its tarball was stored."""
+    name = "@acme/surrogate"
+    body = publish_body(name, "1.0.0")
+    body["versions"]["1.0.0"]["description"] = "\ud800 half a pair"
+    resp = client.put(f"/{escape(name)}", data=json.dumps(body), content_type="application/json")
+    assert resp.status_code == 201, resp.get_json()
+    packument = client.get(f"/{escape(name)}")
+    assert packument.status_code == 200
+    assert b'"\\ud800 half a pair"' in packument.data
+    assert json.loads(packument.data)["versions"]["1.0.0"]["description"] == "\ud800 half a pair"

@@ -14,13 +14,15 @@ import typing as t
 import pytest
 
 from tests.e2e.harness import REPO_ROOT, free_port
-from tests.e2e.worker_app import BIG, FILE_BYTES
+from tests.e2e.worker_app import BIG, FILE_BYTES, FILE_ENV
 
 
 @pytest.fixture(scope="module")
-def server() -> t.Iterator[tuple[str, int]]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[tuple[str, int]]:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": REPO_ROOT}
+    served_file = tmp_path_factory.mktemp("worker") / "file.tgz"
+    served_file.write_bytes(FILE_BYTES)
+    env = {**os.environ, "PYTHONPATH": REPO_ROOT, FILE_ENV: str(served_file)}
     cmd = [
         sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "4",
         "--worker-class", "nmr.worker.NmrWorker", "--logger-class", "nmr.worker.QuietAccessLogger",

@@ -7,14 +7,11 @@ response reaches the socket and what happens to a request body before the next r
 from __future__ import annotations
 
 import os
-import tempfile
 import typing as t
 
 BIG = bytes(range(256)) * 2048  # 512 KiB, over the join limit
-FILE_BYTES = b"tarball-bytes " * 5000
-_fd, FILE_PATH = tempfile.mkstemp(prefix="nmr-worker-app-")
-os.write(_fd, FILE_BYTES)
-os.close(_fd)
+FILE_BYTES = b"tarball-bytes " * 5000  # the test writes them to the file named by FILE_ENV
+FILE_ENV = "NMR_TEST_WORKER_FILE"
 
 
 def app(environ: dict[str, t.Any], start_response: t.Callable[..., t.Any]) -> t.Iterable[bytes]:
@@ -31,7 +28,7 @@ def app(environ: dict[str, t.Any], start_response: t.Callable[..., t.Any]) -> t.
         return [b"one,", b"", b"two,", b"three"]
     if path == "/file":
         start_response("200 OK", [("Content-Length", str(len(FILE_BYTES)))])
-        return environ["wsgi.file_wrapper"](open(FILE_PATH, "rb"))
+        return environ["wsgi.file_wrapper"](open(os.environ[FILE_ENV], "rb"))
     if path == "/not-modified":
         start_response("304 Not Modified", [("ETag", '"x"')])
         return []
